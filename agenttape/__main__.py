@@ -1,0 +1,3 @@
+from agenttape.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Objects users pass into their clients (transports, adapters, http clients) and hooks."""

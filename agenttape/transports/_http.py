@@ -1,0 +1,618 @@
+"""HTTP calls as agenttape sees them, whatever library made them.
+
+The httpx and requests adapters only convert their library's objects to and from the
+plain values here: :func:`build_request` turns a request into a canonical
+:class:`HttpCall`, :func:`response_record` / :func:`stream_record` turn what came back into
+what a cassette stores, and :func:`replay_parts` turns a recording back into status,
+headers and bytes. Nothing in this module imports httpx or requests.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import warnings
+import zlib
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+import attrs
+
+from . import llm
+from .sse import SseEvent, SseParser, serialize_events
+
+if TYPE_CHECKING:
+    from .._model import Interaction
+    from ..engine import Pending
+    from ..session import Session
+
+__all__ = [
+    "HttpCall",
+    "ReplayParts",
+    "ReplayStream",
+    "StreamRecorder",
+    "TeeStream",
+    "build_request",
+    "error_class_name",
+    "error_record",
+    "is_streamed_response",
+    "replay_parts",
+    "response_record",
+    "stream_record",
+]
+
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+# Never part of a recorded request: they vary by machine, run, or installed compressors.
+_TRANSPORT_HEADERS = frozenset({
+    "content-length", "accept-encoding", "connection", "host", "user-agent",
+    "transfer-encoding", "keep-alive", "te", "upgrade", "proxy-connection", "expect",
+})
+# Per-org identifiers that a replay run (CI, another developer) does not share.
+_IDENTITY_HEADERS = frozenset({"openai-organization", "openai-project"})
+# Wire encoding: the body is stored decoded, so these would lie about it.
+_WIRE_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+# Response headers that change on every call and would make every re-record a diff.
+_NOISY_RESPONSE_HEADERS = frozenset({
+    "date", "connection", "keep-alive", "cf-ray", "cf-cache-status", "alt-svc",
+    "x-envoy-upstream-service-time", "openai-processing-ms", "server-timing", "report-to",
+    "nel", "strict-transport-security", "age", "expires", "via", "x-cache",
+})
+_NOISY_PREFIXES = ("x-ratelimit-", "anthropic-ratelimit-", "x-stainless-")
+_QUERY_SECRETS = frozenset({
+    "key", "api-key", "api_key", "apikey", "sig", "signature", "token", "access_token",
+    "x-amz-signature", "x-amz-security-token", "x-amz-credential",
+})
+_MULTIPART_BOUNDARY = "agenttape-boundary"
+
+
+@attrs.define(slots=True)
+class HttpCall:
+    """One outgoing HTTP request, canonicalised; what the engine decides on."""
+
+    kind: str  # "http" | "llm"
+    boundary: str  # host[:port] for http, provider name for llm
+    request: dict[str, Any]
+    stream_requested: bool = False
+    model_override_body: bytes | None = None
+    provider: llm.Provider | None = None
+    method: str = "GET"
+    url: str = ""
+
+
+# -- requests --------------------------------------------------------------------------
+
+def _is_secret_header(name: str, session: Session | None) -> bool:
+    redactor = session.redactor if session is not None else None
+    if redactor is not None:
+        return redactor.is_denylisted(name)
+    from ..redaction import DEFAULT_DENYLIST
+
+    return name.replace("_", "-") in {k.replace("_", "-") for k in DEFAULT_DENYLIST}
+
+
+def _split_url(url: str) -> tuple[str, str, str, list[tuple[str, str]]]:
+    """``(scheme, netloc, path, query pairs)``; host lower-cased, default port dropped."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = host if port is None or port == _DEFAULT_PORTS.get(scheme) else f"{host}:{port}"
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    return scheme, netloc, parts.path or "/", pairs
+
+
+def _headers_dict(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in pairs:
+        key = name.lower()
+        out[key] = f"{out[key]}, {value}" if key in out else value
+    return out
+
+
+def body_fields(body: bytes, content_type: str, *, form: bool = True) -> dict[str, Any]:
+    """``{json|form|text|body_b64: ...}`` for a body, or ``{}`` when there is none."""
+    if not body:
+        return {}
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media.endswith("json") or (not media and body.lstrip()[:1] in (b"{", b"[")):
+        try:
+            return {"json": json.loads(body)}
+        except ValueError:
+            pass
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"body_b64": base64.b64encode(body).decode("ascii")}
+    if form and media == "application/x-www-form-urlencoded":
+        fields: dict[str, Any] = {}
+        for key, value in parse_qsl(text, keep_blank_values=True):
+            if key in fields:
+                previous = fields[key]
+                fields[key] = [*previous, value] if isinstance(previous, list) else [
+                    previous, value]
+            else:
+                fields[key] = value
+        return {"form": fields}
+    return {"text": text}
+
+
+def _fixed_multipart(content_type: str, body: bytes) -> tuple[str, bytes]:
+    """Multipart boundaries are random per request; pin them so requests can match."""
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.strip().partition("=")
+        if name.lower() == "boundary" and value:
+            value = value.strip('"')
+            return (content_type.replace(value, _MULTIPART_BOUNDARY),
+                    body.replace(value.encode("latin-1"), _MULTIPART_BOUNDARY.encode()))
+    return content_type, body
+
+
+# Hosts and paths repeat across a session's requests; identifying the provider walks every
+# known host pattern.
+_identify = functools.lru_cache(maxsize=1024)(llm.identify)
+
+
+def build_request(session: Session | None, method: str, url: str,
+                  headers: Iterable[tuple[str, str]], body: bytes) -> HttpCall:
+    """Canonicalise one outgoing request (DESIGN §5)."""
+    config = session.config if session is not None else None
+    method = method.upper()
+    scheme, netloc, path, pairs = _split_url(url)
+    all_headers = _headers_dict(headers)
+    content_type = all_headers.get("content-type", "")
+    if content_type.lower().startswith("multipart/"):
+        content_type, body = _fixed_multipart(content_type, body)
+        all_headers["content-type"] = content_type
+    accept_sse = "text/event-stream" in all_headers.get("accept", "")
+    pairs = [(k, v) for k, v in pairs if k.lower() not in _QUERY_SECRETS
+             and not _is_secret_header(k.lower(), session)]
+    provider = _identify(netloc, path, tuple(config.llm_hosts) if config is not None else ())
+    if provider is not None:
+        parsed: Any = None
+        if body and content_type.split(";")[0].strip().lower() in ("application/json", ""):
+            try:
+                parsed = json.loads(body)
+            except ValueError:
+                parsed = None
+        override = config.model_override if config is not None else None
+        override_body: bytes | None = None
+        if override and isinstance(parsed, dict):
+            changed = llm.override_model(parsed, override)
+            if changed is not None:
+                parsed = changed
+                override_body = json.dumps(changed, ensure_ascii=False).encode("utf-8")
+        fields = {} if isinstance(parsed, dict) else body_fields(body, content_type)
+        _, request = llm.llm_request(
+            provider, method=method, path=path, query=sorted(pairs, key=lambda p: p[0]),
+            headers=all_headers, body=parsed, body_fields=fields,
+        )
+        stream = accept_sse or llm.wants_stream(provider, path, parsed)
+        return HttpCall("llm", provider.name, request, stream, override_body, provider,
+                        method, url)
+    query = urlencode(sorted(pairs, key=lambda p: p[0]), quote_via=quote)
+    canonical_url = urlunsplit((scheme, netloc, path, query, ""))
+    kept = {
+        name: value for name, value in sorted(all_headers.items())
+        if name not in _TRANSPORT_HEADERS and name not in _IDENTITY_HEADERS
+        and not name.startswith("x-stainless-") and not _is_secret_header(name, session)
+    }
+    request = {"method": method, "url": canonical_url, "headers": kept,
+               **body_fields(body, content_type)}
+    return HttpCall("http", netloc, request, accept_sse, None, None, method, url)
+
+
+# -- responses -------------------------------------------------------------------------
+
+def _response_headers(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in pairs:
+        key = name.lower()
+        if key in _WIRE_HEADERS or key in _NOISY_RESPONSE_HEADERS or key.startswith(
+                _NOISY_PREFIXES):
+            continue
+        if key in out:
+            previous = out[key]
+            out[key] = [*previous, value] if isinstance(previous, list) else [previous, value]
+        else:
+            out[key] = value
+    return out
+
+
+def is_streamed_response(headers: Iterable[tuple[str, str]]) -> bool:
+    """Whether a response body is a stream to tee rather than a body to read whole."""
+    media = _headers_dict(headers).get("content-type", "").split(";")[0].strip().lower()
+    return media in ("text/event-stream", "application/x-ndjson", "application/jsonl")
+
+
+def decode_body(data: bytes, encoding: str) -> bytes | None:
+    """Undo ``content-encoding`` (for bodies read raw from a stream); None if unknown."""
+    result = data
+    for coding in reversed([c.strip().lower() for c in encoding.split(",") if c.strip()]):
+        if coding in ("identity", ""):
+            continue
+        try:
+            if coding in ("gzip", "x-gzip"):
+                result = zlib.decompress(result, 16 + zlib.MAX_WBITS)
+            elif coding == "deflate":
+                try:
+                    result = zlib.decompress(result)
+                except zlib.error:
+                    result = zlib.decompress(result, -zlib.MAX_WBITS)
+            elif coding == "br":
+                import brotli  # type: ignore[import-not-found,unused-ignore]
+
+                result = brotli.decompress(result)
+            elif coding == "zstd":
+                import zstandard  # type: ignore[import-not-found,unused-ignore]
+
+                result = zstandard.ZstdDecompressor().decompressobj().decompress(result)
+            else:
+                return None
+        except Exception:  # a body we cannot decode is kept as sent
+            return None
+    return result
+
+
+def _llm_value(body: bytes) -> Any:
+    """A provider's body as stored: its JSON, else text, else base64."""
+    if body.lstrip()[:1] in (b"{", b"["):
+        try:
+            return json.loads(body)
+        except ValueError:
+            pass
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"body_b64": base64.b64encode(body).decode("ascii")}
+
+
+def response_record(call: HttpCall, status: int, headers: Iterable[tuple[str, str]],
+                    body: bytes) -> tuple[Any, dict[str, Any] | None, dict[str, Any]]:
+    """``(response, usage, metadata)`` for a whole, already decoded body."""
+    header_pairs = list(headers)
+    kept = _response_headers(header_pairs)
+    if call.kind == "llm":
+        value = _llm_value(body)
+        style = call.provider.style if call.provider else "openai"
+        usage = llm.usage_of(style, value) if status < 400 else None
+        return value, usage, {"http": {"status_code": status, "headers": kept}}
+    content_type = _headers_dict(header_pairs).get("content-type", "")
+    response = {"status_code": status, "headers": kept,
+                **body_fields(body, content_type, form=False)}
+    return response, None, {}
+
+
+def _stream_format(headers: Mapping[str, str]) -> str:
+    media = headers.get("content-type", "").split(";")[0].strip().lower()
+    if media == "text/event-stream":
+        return "sse"
+    if media in ("application/x-ndjson", "application/jsonl"):
+        return "ndjson"
+    return "bytes"
+
+
+def _chunk_value(chunk: bytes) -> Any:
+    try:
+        return chunk.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"body_b64": base64.b64encode(chunk).decode("ascii")}
+
+
+def stream_record(call: HttpCall, status: int, headers: Iterable[tuple[str, str]],
+                  events: Iterable[SseEvent] | Iterable[bytes],
+                  complete: bool) -> tuple[Any, dict[str, Any] | None, dict[str, Any]]:
+    """``(response, usage, metadata)`` for a streamed body (events or raw wire chunks)."""
+    header_pairs = list(headers)
+    all_headers = _headers_dict(header_pairs)
+    kept = _response_headers(header_pairs)
+    items = list(events)
+    fmt = _stream_format(all_headers)
+    records: list[Any]
+    if items and isinstance(items[0], SseEvent):
+        fmt = "sse"
+        records = [e.to_record() for e in items if isinstance(e, SseEvent)]
+    else:
+        raw = [bytes(c) for c in items if isinstance(c, (bytes, bytearray, memoryview))]
+        encoding = all_headers.get("content-encoding", "")
+        if encoding and encoding.lower() != "identity":
+            decoded = decode_body(b"".join(raw), encoding)
+            if decoded is None:
+                kept["content-encoding"] = encoding
+            else:
+                raw = [decoded]
+        if fmt == "sse":
+            parser = SseParser()
+            parsed = [e for chunk in raw for e in parser.feed(chunk)] + parser.finish()
+            records = [e.to_record() for e in parsed]
+        elif fmt == "ndjson":
+            lines = b"".join(raw).splitlines()
+            records = [{"data": _ndjson_value(line)} for line in lines if line.strip()]
+        else:
+            records = [_chunk_value(c) for c in raw if c]
+    datas = [r.get("data") for r in records if isinstance(r, dict)] if fmt != "bytes" else []
+    complete = complete or any(llm.is_terminal(d) for d in datas[-3:])
+    metadata: dict[str, Any] = {"stream": True, "stream_complete": complete}
+    if fmt != "sse":
+        metadata["stream_format"] = fmt
+    if call.kind == "llm":
+        style = call.provider.style if call.provider else "openai"
+        metadata = {"http": {"status_code": status, "headers": kept}, **metadata}
+        return records, llm.stream_usage(style, datas), metadata
+    key = "chunks" if fmt == "bytes" else "events"
+    return {"status_code": status, "headers": kept, key: records}, None, metadata
+
+
+def _ndjson_value(line: bytes) -> Any:
+    text = line.decode("utf-8", errors="replace")
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+class StreamRecorder:
+    """Collects a live stream's chunks; :meth:`finish` stores it (once)."""
+
+    __slots__ = ("_chunks", "_done", "call", "headers", "pending", "status")
+
+    def __init__(self, call: HttpCall, pending: Pending, status: int,
+                 headers: Iterable[tuple[str, str]]) -> None:
+        self.call = call
+        self.pending = pending
+        self.status = status
+        self.headers = list(headers)
+        self._chunks: list[bytes] = []
+        self._done = False
+
+    def feed(self, chunk: bytes) -> None:
+        if not self._done:
+            self._chunks.append(chunk)
+
+    def finish(self, exhausted: bool, *, stacklevel: int = 3) -> None:
+        """Store what was seen; warn when the caller stopped before the end."""
+        if self._done:
+            return
+        self._done = True
+        response, usage, metadata = stream_record(self.call, self.status, self.headers,
+                                                  self._chunks, exhausted)
+        self._chunks = []
+        self.pending.finish(response=response, usage=usage, metadata=metadata)
+        if not metadata["stream_complete"]:
+            from ..errors import StreamingNotRecordedWarning
+
+            warnings.warn(
+                f"agenttape: the {self.call.kind} stream from {self.call.boundary} was closed "
+                "before its end; the recording keeps what was received and is marked "
+                "stream_complete: false",
+                StreamingNotRecordedWarning,
+                stacklevel=stacklevel,
+            )
+
+
+# -- replay ----------------------------------------------------------------------------
+
+@attrs.define(slots=True)
+class ReplayParts:
+    """A recording as a response: status, headers and either a body or a stream."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes = b""
+    is_stream: bool = False
+    events: list[Any] | None = None
+    stream_format: str = "sse"
+
+    def chunks(self) -> Iterator[bytes]:
+        """The body as the wire would carry it: one piece per recorded event or chunk."""
+        if not self.is_stream:
+            if self.body:
+                yield self.body
+            return
+        for item in self.events or ():
+            if self.stream_format == "sse":
+                yield serialize_events([item] if isinstance(item, dict) else [{"data": item}])
+            elif self.stream_format == "ndjson":
+                data = item.get("data") if isinstance(item, dict) else item
+                text = data if isinstance(data, str) else json.dumps(
+                    data, ensure_ascii=False, separators=(",", ":"))
+                yield (text + "\n").encode("utf-8")
+            elif isinstance(item, dict) and isinstance(item.get("body_b64"), str):
+                yield base64.b64decode(item["body_b64"])
+            else:
+                yield str(item).encode("utf-8")
+
+
+def _header_pairs(headers: Any) -> list[tuple[str, str]]:
+    pairs: list[tuple[str, str]] = []
+    # `dict` first: the ABC check alone costs as much as the loop for a few headers.
+    if isinstance(headers, (dict, Mapping)):
+        for name, value in headers.items():
+            if str(name).lower() in _WIRE_HEADERS:
+                continue
+            values = value if isinstance(value, list) else [value]
+            pairs.extend((str(name), str(v)) for v in values)
+    return pairs
+
+
+# json.dumps with options builds an encoder per call; a replayed body is encoded per request.
+_COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def _body_bytes(fields: Mapping[str, Any]) -> bytes:
+    if "json" in fields:
+        return _COMPACT_JSON.encode(fields["json"]).encode()
+    if isinstance(fields.get("text"), str):
+        return str(fields["text"]).encode("utf-8")
+    if isinstance(fields.get("body_b64"), str):
+        return base64.b64decode(fields["body_b64"])
+    return b""
+
+
+def _ensure_type(headers: list[tuple[str, str]], content_type: str) -> list[tuple[str, str]]:
+    if not any(name.lower() == "content-type" for name, _ in headers):
+        headers.append(("content-type", content_type))
+    return headers
+
+
+def replay_parts(interaction: Interaction, call: HttpCall | None = None) -> ReplayParts:
+    """Turn a recorded ``http``/``llm`` interaction back into a response.
+
+    With ``call`` given, a streamed LLM request whose recording holds no stream raises
+    :class:`~agenttape.StreamingReplayError`.
+    """
+    metadata = interaction.metadata or {}
+    response = interaction.response
+    is_stream = bool(metadata.get("stream"))
+    fmt = str(metadata.get("stream_format", "sse"))
+    if interaction.kind == "llm":
+        raw_http = metadata.get("http")
+        http: dict[str, Any] = raw_http if isinstance(raw_http, dict) else {}
+        status = int(http.get("status_code", 200))
+        headers = _header_pairs(http.get("headers"))
+        if is_stream:
+            events = response if isinstance(response, list) else []
+            parts = ReplayParts(status, headers, b"", True, list(events), fmt)
+        elif isinstance(response, dict) and set(response) == {"body_b64"}:
+            parts = ReplayParts(status, headers, _body_bytes(response))
+        elif isinstance(response, str):
+            parts = ReplayParts(status, headers, response.encode("utf-8"))
+        else:
+            parts = ReplayParts(status, _ensure_type(headers, "application/json"),
+                                _body_bytes({"json": response}))
+    else:
+        data = response if isinstance(response, dict) else {}
+        status = int(data.get("status_code", 200))
+        headers = _header_pairs(data.get("headers"))
+        if is_stream or "events" in data or "chunks" in data:
+            events = data.get("events", data.get("chunks")) or []
+            if "chunks" in data:
+                fmt = "bytes"
+            parts = ReplayParts(status, headers, b"", True, list(events), fmt)
+        else:
+            parts = ReplayParts(status, headers, _body_bytes(data))
+    if parts.is_stream and parts.stream_format == "sse":
+        _ensure_type(parts.headers, "text/event-stream")
+    if (call is not None and call.kind == "llm" and call.stream_requested
+            and not parts.is_stream and parts.status < 400):
+        from ..errors import StreamingReplayError
+
+        source = "by a callback object" if metadata.get("source") == "callback" else (
+            "without streaming")
+        raise StreamingReplayError(
+            f"agenttape: a streaming {call.boundary} call ({call.request.get('endpoint')}) "
+            f"was replayed, but its recording (interaction {interaction.index}) was made "
+            f"{source} and holds no stream. Re-record it with stream=True "
+            "(--agenttape-record or mode='new_episodes' after deleting the entry).",
+            boundary=call.boundary,
+        )
+    return parts
+
+
+# -- byte streams (adapters subclass these with their library's stream base classes) --
+
+class ReplayStream:
+    """A recorded body served as a real stream: one chunk per recorded event."""
+
+    def __init__(self, parts: ReplayParts) -> None:
+        self._parts = parts
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._parts.chunks()
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self._parts.chunks():
+            yield chunk
+
+    def close(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        pass
+
+
+class TeeStream:
+    """Hands each chunk to the caller as it arrives and to the recorder; stores on close."""
+
+    def __init__(self, inner: Any, recorder: StreamRecorder) -> None:
+        self._inner = inner
+        self._recorder = recorder
+        self._exhausted = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._inner:
+            self._recorder.feed(chunk)
+            yield chunk
+        self._exhausted = True
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._inner:
+            self._recorder.feed(chunk)
+            yield chunk
+        self._exhausted = True
+
+    def close(self) -> None:
+        try:
+            self._inner.close()
+        finally:
+            self._recorder.finish(self._exhausted, stacklevel=4)
+
+    async def aclose(self) -> None:
+        try:
+            await self._inner.aclose()
+        finally:
+            self._recorder.finish(self._exhausted, stacklevel=4)
+
+
+# -- errors ----------------------------------------------------------------------------
+
+def error_record(exc: BaseException) -> dict[str, Any]:
+    """``{type, module, message}`` naming the library's public module when it exports it."""
+    import sys
+
+    cls = type(exc)
+    module = cls.__module__
+    top = module.split(".", 1)[0]
+    if getattr(sys.modules.get(top), cls.__name__, None) is cls:
+        module = top
+    return {"type": cls.__name__, "module": module, "message": str(exc)}
+
+
+# A transport error recorded by one library, replayed through another family.
+_EQUIVALENTS: dict[str, dict[str, str]] = {
+    "httpx": {
+        "ConnectionError": "ConnectError", "SSLError": "ConnectError",
+        "ProxyError": "ProxyError", "ConnectTimeout": "ConnectTimeout",
+        "ReadTimeout": "ReadTimeout", "Timeout": "TimeoutException",
+        "ChunkedEncodingError": "RemoteProtocolError", "TooManyRedirects": "TooManyRedirects",
+        "InvalidSchema": "UnsupportedProtocol", "ContentDecodingError": "DecodingError",
+    },
+    "requests": {
+        "ConnectError": "ConnectionError", "ConnectTimeout": "ConnectTimeout",
+        "ReadTimeout": "ReadTimeout", "WriteTimeout": "Timeout", "PoolTimeout": "Timeout",
+        "TimeoutException": "Timeout", "ReadError": "ConnectionError",
+        "WriteError": "ConnectionError", "RemoteProtocolError": "ConnectionError",
+        "LocalProtocolError": "ConnectionError", "ProxyError": "ProxyError",
+        "NetworkError": "ConnectionError", "TransportError": "ConnectionError",
+        "UnsupportedProtocol": "InvalidSchema", "TooManyRedirects": "TooManyRedirects",
+        "DecodingError": "ContentDecodingError",
+    },
+}
+_FAMILY = {"httpx": "httpx", "httpx2": "httpx", "requests": "requests"}
+
+
+def error_class_name(error: Mapping[str, Any], family: str) -> str:
+    """The class name to look up in ``family`` (``httpx`` for httpx and httpx2, or
+    ``requests``) for a recorded error, translating between families when needed."""
+    name = str(error.get("type", ""))
+    recorded = _FAMILY.get(str(error.get("module", "")).split(".", 1)[0])
+    if recorded == _FAMILY.get(family, family):
+        return name
+    return _EQUIVALENTS.get(_FAMILY.get(family, family), {}).get(name, name)
