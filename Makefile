@@ -25,7 +25,12 @@ lint: $(STAMP)
 	$(BIN)/mypy agenttape
 
 docs: $(STAMP)
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+bench: $(STAMP)
+	for script in import_time lookup replay_tools replay_http load record_overhead; do \
+		$(BIN)/python benchmarks/$$script.py --quick || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) site .pytest_cache .mypy_cache .ruff_cache

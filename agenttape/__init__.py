@@ -6,10 +6,14 @@ no httpx, requests, yaml, cattrs or pytest until a name that needs them is used.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+# Not `from typing import TYPE_CHECKING`: importing typing (and the re, collections and
+# functools it pulls in) would be most of what `import agenttape` costs. Type checkers
+# treat any constant of this name as typing.TYPE_CHECKING.
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
+    from typing import Any
+
     # `X as X`: re-exported for type checkers; at run time __getattr__ resolves them
     from ._model import Cassette as Cassette
     from ._model import Interaction as Interaction
@@ -110,7 +114,9 @@ def __getattr__(name: str) -> Any:
             globals()["__version__"] = value
             return value
         raise AttributeError(f"module 'agenttape' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module_name, __name__), name)
+    from importlib import import_module
+
+    value = getattr(import_module(module_name, __name__), name)
     # Cache so the next access is a plain module attribute lookup.
     globals()[name] = value
     return value

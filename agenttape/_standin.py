@@ -320,6 +320,9 @@ def _query_dict(query: str) -> JSONDict:
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog is 5: a test opening dozens of connections at once
+    # would see the extra ones wait for SYN retransmits, seconds later (a read timeout).
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], owner: LLMServer) -> None:
         self.owner = owner

@@ -10,9 +10,8 @@ PyYAML is imported inside functions only: ``import agenttape`` must stay cheap.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
+import errno
 import functools
 import gc
 import hashlib
@@ -28,6 +27,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
+from . import _b64
 from ._model import Cassette
 from .errors import CassetteCorruptError, CassetteNotFoundError, ConfigError
 
@@ -221,17 +221,27 @@ def read_cassette(path: str | os.PathLike[str]) -> Cassette:
 
 def _read_file(p: Path) -> bytes:
     try:
-        with open(p, "rb") as f:
-            # A FIFO or device would block or never end; only regular files are cassettes.
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                raise CassetteCorruptError(p, "not a regular file")
-            return f.read()
+        return _read_regular(p)
     except FileNotFoundError:
         raise CassetteNotFoundError(p) from None
     except IsADirectoryError:
         raise CassetteCorruptError(p, "is a directory, not a cassette file") from None
     except OSError as exc:
         raise CassetteCorruptError(p, f"cannot read the file: {exc.strerror or exc}") from exc
+
+
+def _read_regular(p: Path) -> bytes:
+    """A regular file's bytes; OSError for anything else. Cassettes and assets come from
+    pull requests: a committed symlink to /dev/zero would never end, one to a FIFO would
+    block (O_NONBLOCK keeps the open itself from waiting for a writer)."""
+    fd = os.open(p, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0))
+    with open(fd, "rb") as f:
+        mode = os.fstat(f.fileno()).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory", str(p))
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(p))
+        return f.read()
 
 
 @contextlib.contextmanager
@@ -631,7 +641,7 @@ def _inline_asset(
     digest = match.group(1)
     asset = folder / f"{digest}.bin"
     try:
-        payload = asset.read_bytes()
+        payload = _read_regular(asset)
     except OSError as exc:
         raise CassetteCorruptError(
             p,
@@ -647,7 +657,9 @@ def _inline_asset(
             index=index,
             field=field,
         )
-    encoded = base64.b64encode(payload).decode("ascii")
+    pieces = [payload]
+    del payload  # let go while its text is built: a large asset is not held twice more
+    encoded = _b64.encode_consuming(pieces)
     items = [(_BODY_KEY, encoded) if k == _ASSET_KEY else (k, v) for k, v in node.items()]
     node.clear()
     node.update(items)
@@ -791,12 +803,17 @@ def write_cassette(
     p = Path(path)
     fmt = format_of(p)
     with _gc_paused():
-        assets: dict[str, bytes] = {}
+        assets: dict[str, bytes | bytearray] = {}
         data = _plain_tree(cassette, assets, assets_threshold_bytes, p)
         blob = _dump_json(data) if fmt == "json" else _dump_yaml(data)
     p.parent.mkdir(parents=True, exist_ok=True)
     if assets:
         folder = assets_dir(p)
+        if folder.is_symlink():
+            # Assets are written, and unreferenced ones deleted, in this folder: through a
+            # link (one a checked-out pull request brought) that could be any folder.
+            raise ValueError(f"cannot write cassette {p}: {folder} is a symlink; assets are "
+                             "only written into a real folder beside the cassette")
         folder.mkdir(exist_ok=True)
         for digest, payload in assets.items():
             _write_asset(folder / f"{digest}.bin", digest, payload)
@@ -845,7 +862,7 @@ class _NotPlain(Exception):
 
 
 def _plain_tree(
-    cassette: Cassette, assets: dict[str, bytes], threshold: int, p: Path | None
+    cassette: Cassette, assets: dict[str, bytes | bytearray], threshold: int, p: Path | None
 ) -> Any:
     """The cassette as exact JSON types, with large ``body_b64`` values moved to ``assets``."""
 
@@ -921,18 +938,19 @@ def _plain_tree(
         ) from None
 
 
-def _externalise(encoded: str, threshold: int) -> tuple[str, bytes] | None:
-    try:
-        payload = base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
+def _externalise(encoded: str, threshold: int) -> tuple[str, bytes | bytearray] | None:
+    # Slice by slice (agenttape._b64): a whole-text decode and re-encode would hold a
+    # 100 MB body three more times next to its text.
+    payload = _b64.decode(encoded)
+    if payload is None:
         return None
     # Only canonical base64 can be rebuilt exactly from the bytes on the way back in.
-    if len(payload) <= threshold or base64.b64encode(payload).decode("ascii") != encoded:
+    if len(payload) <= threshold or not _b64.encodes(encoded, payload):
         return None
     return hashlib.sha256(payload).hexdigest(), payload
 
 
-def _write_asset(target: Path, digest: str, payload: bytes) -> None:
+def _write_asset(target: Path, digest: str, payload: bytes | bytearray) -> None:
     with contextlib.suppress(OSError):
         # Content-addressed: an intact existing file is already right. A damaged one is
         # rewritten, or re-recording could never repair it.
@@ -944,7 +962,7 @@ def _write_asset(target: Path, digest: str, payload: bytes) -> None:
 def _prune_assets(p: Path) -> None:
     """Delete assets no sibling cassette of the same stem refers to any more."""
     folder = assets_dir(p)
-    if not folder.is_dir():
+    if not folder.is_dir() or folder.is_symlink():
         return
     referenced: set[str] = set()
     for suffix in _SUFFIX_FORMAT:
@@ -965,7 +983,8 @@ def _prune_assets(p: Path) -> None:
 # ---- atomic files
 
 
-def _atomic_write(path: Path, blob: bytes, *, durable: bool = True, dir_fsync: bool = True) -> None:
+def _atomic_write(path: Path, blob: bytes | bytearray, *, durable: bool = True,
+                  dir_fsync: bool = True) -> None:
     """Write ``blob`` to ``path`` so readers see the old file or the new one, never a mix."""
     fd, tmp = _create_temp(path)
     try:

@@ -24,7 +24,7 @@ from .errors import UnmatchedInteractionError
 from .matchers import Matcher, canonical_json, content_key, field_diffs, strip_volatile
 
 __all__ = ["Decision", "Engine", "Pending", "Span", "inside_boundary", "open_span",
-           "rebuild_error"]
+           "exported", "rebuild_error"]
 
 Action = Literal["replay", "live", "passthrough"]
 Key = tuple[str, str, str]
@@ -111,11 +111,14 @@ class Pending:
         """Store the outcome. Later calls are ignored (``close()`` may run twice)."""
         latency = round((_time.perf_counter() - self.started) * 1000, 3)
         redact = self.engine.redact
+        # A stream's pieces are redacted together: a key may be cut across two events.
+        redact_response = (self.engine.redact_stream if metadata and metadata.get("stream")
+                           else redact)
         interaction = Interaction(
             index=self.position,
             kind=self.kind,
             request=self.request,
-            response=None if error is not None else redact(response),
+            response=None if error is not None else redact_response(response),
             error=redact(error) if error is not None else None,
             match_key=self.match_key,
             latency_ms=latency,
@@ -165,6 +168,7 @@ class Engine:
         volatile_fields: Iterable[str] = (),
         file_existed: bool = True,
         unchanged_by_redaction: Callable[[str], bool] | None = None,
+        redact_stream: Callable[[Any], Any] | None = None,
     ) -> None:
         self.recordings = list(recordings)
         self.mode = mode
@@ -174,6 +178,7 @@ class Engine:
         self.allow_playback_repeats = allow_playback_repeats
         self.cassette = cassette
         self.redact: Callable[[Any], Any] = redact or (lambda value: value)
+        self.redact_stream: Callable[[Any], Any] = redact_stream or self.redact
         # Given a request's canonical JSON, whether `redact` would leave it as it is: then a
         # replayed request is matched without copying it (see Redactor.unchanged_json).
         self._unchanged: Callable[[str], bool] | None = (
@@ -566,7 +571,9 @@ def rebuild_error(error: dict[str, Any]) -> BaseException:
     """The recorded exception, rebuilt without ever importing a module named in a cassette.
 
     The original type is used when it is a builtin or its module is already imported and
-    it can be built from the message; otherwise a ``RuntimeError`` names it.
+    it can be built from the message; otherwise a ``RuntimeError`` names it. Only
+    ``Exception`` subclasses are rebuilt: a cassette must not be able to stop a test run
+    (``KeyboardInterrupt``, ``SystemExit``) or cancel the task that replays it.
     """
     import builtins
     import sys
@@ -575,13 +582,29 @@ def rebuild_error(error: dict[str, Any]) -> BaseException:
     module_name = str(error.get("module", "builtins"))
     message = str(error.get("message", ""))
     module = builtins if module_name == "builtins" else sys.modules.get(module_name)
-    cls: Any = module
-    for part in type_name.split("."):
-        cls = getattr(cls, part, None) if cls is not None else None
-    if isinstance(cls, type) and issubclass(cls, BaseException):
+    cls = exported(module, type_name)
+    if isinstance(cls, type) and issubclass(cls, Exception):
         try:
             return cls(message)
         except Exception:
             pass
     qualified = type_name if module_name == "builtins" else f"{module_name}.{type_name}"
     return RuntimeError(f"replayed {qualified}: {message}")
+
+
+def exported(namespace: Any, dotted: str) -> Any:
+    """``namespace.a.b`` read from ``__dict__`` alone, or None.
+
+    Names come from cassettes, which may be hostile: ``getattr`` would run a module's
+    ``__getattr__`` (lazy imports: ``agenttape.requests_session`` imports requests) or a
+    class's descriptors, so only what is already defined is ever looked at.
+    """
+    value = namespace
+    for part in dotted.split("."):
+        try:
+            value = vars(value).get(part)
+        except TypeError:  # no __dict__: not a module or class
+            return None
+        if value is None:
+            return None
+    return value

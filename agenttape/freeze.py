@@ -41,14 +41,25 @@ class FreezeState:
         self.features = tuple(f for f in FEATURES if f in set(features))
         recorded = recorded or {}
         self._replaying = bool(recorded)
-        self.base_time: float = float(recorded.get("base_time", _time.time()))
+        # Recorded values come from a cassette, which may be hand-edited or hostile: a bad
+        # one fails here (TypeError/ValueError/OverflowError, which the session reports as
+        # a corrupt cassette), never later inside the code under test.
+        base_time = recorded.get("base_time", _time.time())
+        if isinstance(base_time, bool) or not isinstance(base_time, (int, float)):
+            raise TypeError(f"base_time must be a number, not {type(base_time).__name__}")
+        self.base_time: float = float(base_time)
+        self.now()  # outside the datetime range: OverflowError/ValueError/OSError now
         seed = recorded.get("random_seed")
         if not isinstance(seed, int):
             # Stable per cassette name so a re-record produces the same random stream.
             seed = int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big")
         self.random_seed: int = seed
         stored = recorded.get("uuids") or []
+        if not isinstance(stored, list):
+            raise TypeError(f"uuids must be a list, not {type(stored).__name__}")
         self._recorded_uuids = [str(u) for u in stored if isinstance(u, str)]
+        for recorded_uuid in self._recorded_uuids:
+            _uuid.UUID(recorded_uuid)  # ValueError now rather than at the n-th uuid4()
         self.uuids: list[str] = []
         self._uuid_rng = _random.Random(seed ^ 0x5EED)
         self._rng = _random.Random(seed)

@@ -162,12 +162,17 @@ def _cassette_dir(config: pytest.Config) -> Path | None:
 
 # -- the session around a marked test ----------------------------------------------------
 def _open_session(request: pytest.FixtureRequest) -> Session:
+    from .config import Config
     from .session import Session
 
     item = request.node
     opts = marker_options(item)
     name = opts.pop("cassette", None) or default_cassette_name(item)
-    return Session(name, mode_override=request.config.stash[_mode_key],
+    # Found from the test file, not the cwd: where cassettes live must not depend on where
+    # pytest was started (no agenttape.toml: `cassettes/` beside the test module, as
+    # pytest-recording does).
+    config = Config.load(start=item.path.parent)
+    return Session(name, mode_override=request.config.stash[_mode_key], config=config,
                    cassette_dir=_cassette_dir(request.config), **opts)
 
 

@@ -20,6 +20,8 @@ Two invariants the rest of agenttape relies on:
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
 import re
 import warnings
@@ -160,10 +162,36 @@ _URL_PREFIXES = ("http://", "https://", "HTTP://", "HTTPS://", "Http://", "Https
 
 # (name reported by find_secrets, gate literals, compiled pattern)
 _Rule = tuple[str, tuple[str, ...], re.Pattern[str]]
+# A binary body is scanned as bytes with the key patterns (not e-mail: "@" is common in
+# binary data and an address there is no credential): (name, gates, pattern).
+_ByteRule = tuple[str, tuple[bytes, ...], "re.Pattern[bytes]"]
+# One replacement found in a text: (start, end, replacement, rule name).
+_Edit = tuple[int, int, str, str]
+
+# Where base64 payloads sit in recorded data (storage uses the same key for its assets).
+_B64_KEY = "body_b64"
 
 
 def _norm_key(key: str) -> str:
     return key.lower().replace("_", "-")
+
+
+def _embedded_key_rule(names: Iterable[str]) -> re.Pattern[str]:
+    """A denylisted key's value inside text: JSON text (``"password": "x"``, also once
+    more escaped, ``\\"password\\": \\"x\\"``, as in a JSON string holding JSON: an
+    echoed request body, tool-call arguments) and ``password=x`` (form bodies, URLs in
+    error messages). Only the value is replaced; group ``k1``..``k4`` says which form."""
+    alternatives = "|".join(
+        re.escape(name).replace("\\-", "[-_]") for name in sorted(names, key=len, reverse=True)
+    )
+    n = f"(?:{alternatives})"
+    return re.compile(
+        rf'(?P<k1>"{n}" ?:[ \t]*")(?P<v1>(?:[^"\\\n]|\\.)+)(?=")'
+        rf'|(?P<k2>\\"{n}\\" ?:[ \t]*\\")(?P<v2>[^"\n]+?)(?=\\")'
+        rf'|(?P<k3>"{n}" ?:[ \t]*)(?P<v3>-?[0-9][0-9.eE+-]*)'
+        rf"|(?P<k4>(?<![A-Za-z0-9_-]){n}=)(?P<v4>[^\s&\"'<>;,]+)",
+        re.IGNORECASE | re.ASCII,
+    )
 
 
 def _json_key_pattern(names: Iterable[str]) -> re.Pattern[str] | None:
@@ -207,9 +235,16 @@ class Redactor:
         self._query_placeholder = quote_plus(placeholder, safe=_QUERY_SAFE)
 
         rules = [*_BUILTIN_RULES, _EMAIL_RULE] if redact_emails else list(_BUILTIN_RULES)
-        self._rules: tuple[_Rule, ...] = tuple(
-            (name, gates, re.compile(pattern)) for name, gates, pattern in rules
+        # First, so that a value is replaced whole before a pattern could cut it in two.
+        self._embedded = _embedded_key_rule(self.denylist)
+        self._rules: tuple[_Rule, ...] = (
+            (DENYLISTED_KEY, ('"', "="), self._embedded),
+            *((name, gates, re.compile(pattern)) for name, gates, pattern in rules),
         )
+        self._byte_rules: list[_ByteRule] = [
+            (name, tuple(g.encode() for g in gates), re.compile(pattern.encode()))
+            for name, gates, pattern in _BUILTIN_RULES
+        ]
         self._gates = tuple(
             (gate, i) for i, (_name, gates, _rx) in enumerate(self._rules) for gate in gates
         )
@@ -230,10 +265,31 @@ class Redactor:
                 continue
             user.append((f"regex:{pattern}", (), compiled))
             self.regexes += (pattern,)
+            # A pattern bytes cannot express (\\u escapes) only misses binary bodies.
+            with contextlib.suppress(re.error, UnicodeEncodeError):
+                self._byte_rules.append((f"regex:{pattern}", (), re.compile(pattern.encode())))
         self._user: tuple[_Rule, ...] = tuple(user)
         # For unchanged_json(): what must be absent from a value's JSON text for redact()
         # to have nothing to do (denylisted keys as they appear there, pattern gates).
         self._key_needles = _json_key_pattern(sorted(self.denylist))
+        # A denylisted key inside a string (the embedded-key rule): every name contains one
+        # of these few "cores" ("api-key", "token"...), cheap to look for with `in`; only
+        # around an occurrence is the precise pattern tried.
+        cores: list[str] = []
+        for name in sorted(self.denylist, key=len):
+            if not any(core in name for core in cores):
+                cores.append(name)
+        self._cores = tuple(cores)
+        self._cores_any = tuple({v for c in cores for v in (c, c.replace("-", "_"))})
+        self._names = tuple(sorted(self.denylist))
+        # The last two characters of every name: most "=" in a request fail this set test,
+        # which costs less than endswith() over all the names.
+        self._name_ends = (frozenset(name[-2:] for name in self._names)
+                           if all(len(name) >= 2 for name in self._names) else None)
+        names = "|".join(map(re.escape, self._names))
+        # A key inside a string, as the canonical JSON of a request shows it (folded,
+        # quotes escaped once or more); tried only where `\":` occurs.
+        self._embedded_needle = re.compile(f'\\\\+"(?:{names})\\\\+" ?:')
         self._query_needles: re.Pattern[str] | None = None
         if self._key_needles is not None and not any(
             c in name for name in self._query_denylist for c in "?&=#%+"
@@ -241,7 +297,9 @@ class Redactor:
             self._query_needles = re.compile(
                 "[?&](?:" + "|".join(map(re.escape, sorted(self._query_denylist))) + ")="
             )
-        self._literals = tuple(sorted({gate for _n, gates, _rx in self._rules for gate in gates}))
+        self._literals = tuple(sorted({
+            gate for _n, gates, rx in self._rules if rx is not self._embedded for gate in gates
+        }))
 
     @classmethod
     def from_config(cls, redact_cfg: Any) -> Redactor:
@@ -278,12 +336,12 @@ class Redactor:
         """
         if not self.enabled:
             return True
-        if self._user or self._key_needles is None:
+        if self._user or self._key_needles is None or f'"{_B64_KEY}"' in text:
             return False
         if any(literal in text for literal in self._literals):
             return False
         folded = text.lower().replace("_", "-")
-        if self._key_needles.search(folded):
+        if self._key_needles.search(folded) or self._embedded_in(folded):
             return False
         if "://" in text:
             # A URL's password or a denylisted query parameter; an encoded name (%, +)
@@ -297,17 +355,27 @@ class Redactor:
         """Whether ``key`` (a header, JSON field or similar) has its whole value redacted."""
         return _norm_key(key) in self.denylist
 
-    def redact(self, value: Any) -> Any:
+    def redact(self, value: Any, *, joined: bool = False) -> Any:
         """Return a redacted copy of a JSON-like ``value``; the input is never mutated.
 
         Dicts, lists and tuples are rebuilt (tuples become lists), so the result shares no
         container with the input and the caller may mutate either freely; strings and
         other scalars are immutable and are returned as they are when unchanged. A value
         under a denylisted key becomes the placeholder whatever its type. Strings that are
-        ``http(s)://`` URLs are redacted with :meth:`redact_url`.
+        ``http(s)://`` URLs are redacted with :meth:`redact_url`. A ``body_b64`` value
+        (a binary body) is decoded and searched as bytes; a key found there is overwritten
+        with ``*`` bytes of the same length, so offsets inside the file stay valid.
+
+        With ``joined``, the strings at the same place in the items of a list are also
+        read as one text, and a secret split across items is removed from all of them:
+        a recorded stream arrives in pieces, and a key a model repeats may be cut
+        anywhere (the engine passes it for streams).
         """
         if not self.enabled:
             return value
+        if joined:
+            value = self._copy(value)
+            self._join_lists(value)
         return self._walk(value)
 
     def redact_text(self, text: str) -> str:
@@ -367,8 +435,32 @@ class Redactor:
             active = list(self._email_rules)
         else:
             active = []
+        if active and active[0][2] is self._embedded and not self._names_in(text):
+            del active[0]  # a quote or "=", but no denylisted name anywhere
         active.extend(self._user)
         return active
+
+    def _names_in(self, text: str) -> bool:
+        lowered = text.lower()
+        return any(core in lowered for core in self._cores_any)
+
+    def _embedded_in(self, folded: str) -> bool:
+        """Whether the folded canonical JSON may hold a denylisted key inside a string: a
+        JSON key (``\\"name\\":``, the rule allows one space before the colon) or
+        ``name=``. Found from the separators, which are rare in requests."""
+        for separator in ('\\":', '\\" :'):
+            at = folded.find(separator)
+            while at != -1:
+                if self._embedded_needle.search(folded, max(0, at - 64), at + 4):
+                    return True
+                at = folded.find(separator, at + 1)
+        ends = self._name_ends
+        at = folded.find("=")
+        while at != -1:
+            if (ends is None or folded[at - 2:at] in ends) and folded.endswith(self._names, 0, at):
+                return True
+            at = folded.find("=", at + 1)
+        return False
 
     def _replace(self, m: re.Match[str]) -> str:
         if m.start() == m.end():
@@ -376,7 +468,21 @@ class Redactor:
             return ""
         if m.re is self._bearer:
             return m.group("scheme") + self.placeholder
+        if m.re is self._embedded:
+            return self._embedded_replacement(m)[1]
         return self.placeholder
+
+    def _embedded_replacement(self, m: re.Match[str]) -> tuple[str, str]:
+        """``(value group, replacement)`` for a match of the embedded-key rule."""
+        escaped = json.dumps(self.placeholder, ensure_ascii=False)[1:-1]
+        if m.group("k1") is not None:
+            return "v1", m.group("k1") + escaped
+        if m.group("k2") is not None:
+            twice = json.dumps(escaped, ensure_ascii=False)[1:-1]
+            return "v2", m.group("k2") + twice
+        if m.group("k3") is not None:
+            return "v3", f'{m.group("k3")}"{escaped}"'
+        return "v4", m.group("k4") + self.placeholder
 
     def _once(self, text: str, rules: list[_Rule]) -> str:
         placeholder = self.placeholder
@@ -511,6 +617,9 @@ class Redactor:
                     if _norm_key(key) in self.denylist:
                         out[key] = self.placeholder
                         continue
+                    if key == _B64_KEY and isinstance(item, str):
+                        out[key] = self._b64(item)
+                        continue
                     # A secret used as a key (an e-mail mapping, say) is redacted too; two
                     # such keys in one dict would collide, so later ones are numbered
                     # ("***REDACTED***#2") rather than silently overwritten.
@@ -529,6 +638,8 @@ class Redactor:
         return value
 
     def _find(self, value: Any, path: str, found: dict[tuple[str, str], None]) -> None:
+        if isinstance(value, list) and len(value) > 1:
+            self._find_joined(value, path, found)
         if isinstance(value, str):
             if self._looks_like_url(value):
                 self._find_url(value, path, found)
@@ -549,7 +660,166 @@ class Redactor:
                         ):
                             found[(child, DENYLISTED_KEY)] = None
                         continue
+                    if key == _B64_KEY and isinstance(item, str):
+                        payload = _b64_payload(item)
+                        if payload is not None:
+                            for _start, _end, name in self._binary_spans(payload):
+                                found[(child, name)] = None
+                            continue
                 self._find(item, child, found)
         elif isinstance(value, (list, tuple)):
             for i, item in enumerate(value):
                 self._find(item, f"{path}[{i}]", found)
+
+    # -- binary bodies ------------------------------------------------------------
+
+    def _b64(self, text: str) -> str:
+        payload = _b64_payload(text)
+        if payload is None:
+            return self._text(text)  # not base64 after all: an ordinary string
+        spans = self._binary_spans(payload)
+        if not spans:
+            return text
+        buf = payload if isinstance(payload, bytearray) else bytearray(payload)
+        del payload
+        for start, end, _name in spans:
+            buf[start:end] = b"*" * (end - start)
+        return base64.b64encode(buf).decode("ascii")
+
+    def _binary_spans(self, payload: bytes | bytearray) -> list[tuple[int, int, str]]:
+        """Where the key patterns (and users' regexes) match in ``payload``."""
+        spans: list[tuple[int, int, str]] = []
+        for name, gates, rx in self._byte_rules:
+            if gates and not any(gate in payload for gate in gates):
+                continue
+            for m in rx.finditer(payload):
+                start = m.end("scheme") if name == "bearer_token" else m.start()
+                if m.end() > start:
+                    spans.append((start, m.end(), name))
+        return spans
+
+    # -- secrets split across the items of a list (streams) -------------------------
+
+    def _copy(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: self._copy(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self._copy(item) for item in value]
+        return value
+
+    def _join_lists(self, value: Any) -> None:
+        """Redact, in place, secrets split across the items of every list in ``value``."""
+        if isinstance(value, dict):
+            for item in value.values():
+                self._join_lists(item)
+        elif isinstance(value, list):
+            for item in value:
+                self._join_lists(item)
+            if len(value) > 1:
+                for refs in _leaf_groups(value).values():
+                    if len(refs) > 1:
+                        self._join_group(refs)
+
+    def _join_group(self, refs: list[tuple[Any, Any]]) -> None:
+        texts: list[str] = [container[key] for container, key in refs]
+        for _ in range(_MAX_PASSES):
+            edits = self._edits("".join(texts))
+            if not edits:
+                break
+            texts = _apply_edits(texts, edits)
+        for (container, key), text in zip(refs, texts, strict=True):
+            container[key] = text
+
+    def _edits(self, text: str) -> list[_Edit]:
+        """Every replacement the text rules make in ``text``, in order, not overlapping."""
+        edits: list[_Edit] = []
+        offset = 0
+        for part in text.split(self.placeholder):
+            for name, _gates, rx in self._active(part):
+                for m in rx.finditer(part):
+                    start, end = m.span()
+                    if m.re is self._bearer:
+                        start = m.end("scheme")
+                        replacement = self.placeholder
+                    elif m.re is self._embedded:
+                        group, replacement = self._embedded_replacement(m)
+                        replacement = replacement[m.start(group) - start:]
+                        start = m.start(group)
+                    else:
+                        replacement = self.placeholder
+                    if end > start:
+                        edits.append((offset + start, offset + end, replacement, name))
+            offset += len(part) + len(self.placeholder)
+        edits.sort(key=lambda e: (e[0], -e[1]))
+        kept: list[_Edit] = []
+        for edit in edits:
+            if not kept or edit[0] >= kept[-1][1]:
+                kept.append(edit)
+        return kept
+
+    def _find_joined(self, items: list[Any], path: str,
+                     found: dict[tuple[str, str], None]) -> None:
+        for where, refs in _leaf_groups(items).items():
+            if len(refs) < 2:
+                continue
+            texts = [container[key] for container, key in refs]
+            bounds: list[int] = []
+            total = 0
+            for text in texts:
+                total += len(text)
+                bounds.append(total)
+            for start, end, _replacement, name in self._edits("".join(texts)):
+                first = next(i for i, b in enumerate(bounds) if b > start)
+                if end > bounds[first]:  # inside one item it is reported there
+                    found[(f"{path}[{first}]{where}", name)] = None
+
+
+def _b64_payload(text: str) -> bytes | bytearray | None:
+    from . import _b64
+
+    return _b64.decode(text)
+
+
+def _leaf_groups(items: list[Any]) -> dict[str, list[tuple[Any, Any]]]:
+    """The strings of each item of ``items`` by their place inside the item (``""`` for
+    an item that is a string, ``.data.delta.text`` and the like), in item order, as
+    ``(container, key)`` references. Binary bodies are left out."""
+    groups: dict[str, list[tuple[Any, Any]]] = {}
+
+    def visit(container: Any, key: Any, where: str) -> None:
+        value = container[key]
+        if isinstance(value, str):
+            groups.setdefault(where, []).append((container, key))
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                if k != _B64_KEY or not isinstance(v, str):
+                    visit(value, k, f"{where}.{k}")
+        elif isinstance(value, list):
+            for i in range(len(value)):
+                visit(value, i, f"{where}[{i}]")
+
+    for index in range(len(items)):
+        visit(items, index, "")
+    return groups
+
+
+def _apply_edits(texts: list[str], edits: list[_Edit]) -> list[str]:
+    """Apply edits made on the concatenation of ``texts`` to the pieces: a replacement
+    goes where its match starts; the rest of the match is cut from the later pieces."""
+    out: list[str] = []
+    start_of = 0
+    for text in texts:
+        end_of = start_of + len(text)
+        pieces: list[str] = []
+        pos = start_of
+        for start, end, replacement, _name in edits:
+            if end <= start_of or start >= end_of:
+                continue
+            if start >= start_of:
+                pieces.append(text[pos - start_of:start - start_of])
+                pieces.append(replacement)
+            pos = max(pos, min(end, end_of))
+        pieces.append(text[pos - start_of:])
+        out.append("".join(pieces))
+        start_of = end_of
+    return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import datetime as _dt
+import functools
 import os
 import threading
 import uuid as _uuid
@@ -111,6 +112,8 @@ class Session:
         # Resolved once, now: a later chdir must not move where this session writes.
         base = base if base.is_absolute() else Path.cwd() / base
         self.path: Path = cassette_path(name, base, fmt)
+        if not Path(name).is_absolute():
+            _check_inside(self.path, base, name)
         self.engine: Engine | None = None
         self.freeze_state: FreezeState | None = None
         self.cassette: Cassette | None = None
@@ -163,12 +166,18 @@ class Session:
         self.cassette = loaded if loaded is not None else Cassette()
         replaying = loaded is not None and self.mode not in ("all", "record")
         recorded_freeze = self.cassette.meta.get("freeze") if replaying else None
-        self.freeze_state = FreezeState(
-            self.freeze_features,
-            recorded=recorded_freeze if isinstance(recorded_freeze, dict) else None,
-            name=self.name,
-            env_snapshot=self.config.env_snapshot,
-        )
+        try:
+            self.freeze_state = FreezeState(
+                self.freeze_features,
+                recorded=recorded_freeze if isinstance(recorded_freeze, dict) else None,
+                name=self.name,
+                env_snapshot=self.config.env_snapshot,
+            )
+        except (TypeError, ValueError, OverflowError, OSError) as exc:
+            from .errors import CassetteCorruptError
+
+            raise CassetteCorruptError(self.path, f"meta.freeze is invalid: {exc}",
+                                       field="meta.freeze") from None
         self.redactor = redactor = Redactor.from_config(self.config.redact)
         self.engine = Engine(
             self.cassette.interactions,
@@ -182,6 +191,7 @@ class Session:
             volatile_fields=self.config.ignore_volatile_fields,
             file_existed=self.file_existed,
             unchanged_by_redaction=redactor.unchanged_json,
+            redact_stream=functools.partial(redactor.redact, joined=True),
         )
         self._open = True
         self._token = _current.set(self)
@@ -299,6 +309,27 @@ class Session:
         if failed:
             meta["incomplete"] = True
         return meta
+
+
+def _check_inside(path: Path, base: Path, name: str | Path) -> None:
+    """A relative name stays inside the cassette folder, also through symlinks.
+
+    cassette_path() already refuses ``..``; a symlinked subfolder (which a checkout of
+    someone's pull request can bring) could still lead a write anywhere. The folder itself
+    may be a symlink: both sides are resolved.
+    """
+    try:
+        root = base.resolve()
+        where = path.parent.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: the write will fail on its own
+        return
+    if where != root and root not in where.parents:
+        raise ConfigError(
+            f"cassette {str(name)!r} would be stored in {where}, outside the cassette folder "
+            f"{root}: a symlink in {base} leads elsewhere. Remove it, or pass an absolute "
+            "path to store the cassette there on purpose",
+            key="cassette",
+        )
 
 
 def _reindex(item: Interaction, index: int) -> Interaction:

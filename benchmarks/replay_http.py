@@ -52,8 +52,15 @@ def workload(base: str, n: int) -> list[Call]:
     ]
 
 
-def drive(client: httpx.Client, calls: list[Call]) -> list[httpx.Response]:
-    return [client.request(method, url, json=body) for method, url, body in calls]
+def drive(client: httpx.Client, calls: list[Call], keep: bool = False) -> list[httpx.Response]:
+    """Send ``calls``; the responses are kept only when asked (thousands of live responses
+    would make the garbage collector's passes, and so every request, slower as N grows)."""
+    kept = []
+    for method, url, body in calls:
+        response = client.request(method, url, json=body)
+        if keep:
+            kept.append(response)
+    return kept
 
 
 def record(server: LLMServer, calls: list[Call], folder: Path, vcr_path: Path | None
@@ -62,7 +69,7 @@ def record(server: LLMServer, calls: list[Call], folder: Path, vcr_path: Path | 
     canned = {}
     with agenttape.use_cassette("http", mode="record", config=config(folder)), \
             httpx.Client(transport=agenttape.transport()) as client:
-        for response in drive(client, calls):
+        for response in drive(client, calls, keep=True):
             key = (response.request.method, str(response.request.url), response.request.content)
             canned[key] = (response.status_code, response.headers.multi_items(), response.content)
     if vcr_path is not None:
@@ -92,7 +99,7 @@ def run_agenttape(calls: list[Call], folder: Path, check: dict[Any, Any] | None 
     with agenttape.use_cassette("http", mode="none", config=config(folder)) as session, \
             httpx.Client(transport=agenttape.transport()) as client:
         out: list[httpx.Response] = []
-        seconds = timed(lambda: out.extend(drive(client, calls)))
+        seconds = timed(lambda: out.extend(drive(client, calls, keep=check is not None)))
         assert session.engine is not None and session.engine.replayed == len(calls)
     if check is not None:  # untimed: the replayed bodies are the recorded ones
         for response in out:

@@ -1,8 +1,10 @@
 """Replay N tool calls with distinct arguments: agenttape vs agenttape 0.1.8 from PyPI.
 
-agenttape 0.1.8 is installed into a temporary virtualenv (``python -m venv`` then
-``pip install agenttape==0.1.8``; PyPI must be reachable, otherwise that column is skipped
-and the script says so). Both versions run the same worker script as a subprocess, each
+agenttape 0.1.8 is installed into temporary virtualenvs (``python -m venv`` then
+``pip install agenttape==0.1.8``, and once more with ``pyyaml``: 0.1.8 has no dependency
+and reads YAML with its own parser unless PyYAML is installed, then with PyYAML's
+pure-Python ``SafeLoader``). PyPI must be reachable, otherwise those rows are skipped and
+the script says so. Both versions run the same worker script as a subprocess, each
 with its own interpreter: record N calls of a ``@agenttape.tool`` function, then replay
 them with ``use_cassette(mode="none")`` several times. Reported per version: the load
 (entering the session, which reads the cassette), the replay of the N calls (the first one
@@ -71,14 +73,15 @@ print(json.dumps(out))
 '''
 
 
-def old_python(folder: Path) -> Path | None:
-    """An interpreter with agenttape 0.1.8 installed, or None when it cannot be had."""
-    env_dir = folder / f"agenttape-{OLD}"
+def old_python(folder: Path, *extra: str) -> Path | None:
+    """An interpreter with agenttape 0.1.8 (and ``extra``) installed, or None when it
+    cannot be had."""
+    env_dir = folder / "-".join(["agenttape", OLD, *extra])
     venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
     python = env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     result = subprocess.run(
         [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         f"agenttape=={OLD}"], capture_output=True, text=True)
+         f"agenttape=={OLD}", *extra], capture_output=True, text=True)
     if result.returncode != 0:
         print(f"agenttape {OLD} could not be installed from the package index; its column is "
               f"skipped.\n{result.stderr.strip()[-2000:]}", file=sys.stderr)
@@ -118,17 +121,25 @@ def main() -> None:
         worker = tmp / "worker.py"
         worker.write_text(WORKER)
         versions: dict[str, Path] = {"agenttape (this tree)": Path(sys.executable)}
-        old = None if args.skip_old else old_python(tmp)
-        if old is not None:
-            versions[f"agenttape {OLD}"] = old
+        if not args.skip_old:
+            # 0.1.8 depends on nothing and reads YAML with its own parser; where PyYAML is
+            # installed (most environments) it reads with PyYAML's pure-Python SafeLoader.
+            for label, extra in ((f"agenttape {OLD}", ()), (f"agenttape {OLD} + PyYAML",
+                                                            ("pyyaml",))):
+                old = old_python(tmp, *extra)
+                if old is None:
+                    break
+                versions[label] = old
         rows = []
         summary: dict[tuple[str, int], dict[str, float]] = {}
         for n in sizes:
             for label, python in versions.items():
-                folder = tmp / f"{label.split()[-1].strip('()')}-{n}"
+                folder = tmp / f"{label.replace(' ', '_').strip('()')}-{n}"
                 run(python, worker, "record", n, folder, 1, args.wall)
                 action = "replay-cached" if python == Path(sys.executable) else "replay"
-                out = run(python, worker, action, n, folder, runs, args.wall)
+                # PyYAML's pure-Python loader takes most of a minute per load at 20,000.
+                slow = "PyYAML" in label and n >= 10000
+                out = run(python, worker, action, n, folder, 1 if slow else runs, args.wall)
                 load, replay = min(out["load"]), min(out["replay"])
                 cached = min(out["cached_load"]) if out["cached_load"] else None
                 size = (folder / "tools.yaml").stat().st_size
@@ -146,13 +157,15 @@ def main() -> None:
         per_call = mine["replay"] / n * 1e6
         print(f"target tool replay <= 20 µs per call at N={n:,}: {per_call:.1f} µs "
               f"{verdict(per_call <= 20)}")
-        other = summary.get((f"agenttape {OLD}", n))
-        if other is not None:
+        for label in (f"agenttape {OLD}", f"agenttape {OLD} + PyYAML"):
+            other = summary.get((label, n))
+            if other is None:
+                continue
             per_old = other["replay"] / n * 1e6
             cold = (mine["load"] + mine["replay"]) / (other["load"] + other["replay"])
             warm = (mine["cached"] + mine["replay"]) / (other["load"] + other["replay"])
-            print(f"  per call vs {OLD}: {per_call / per_old:.2f}x ({per_old:.1f} µs there)")
-            print(f"  target end to end (load + replay) <= 0.2x {OLD}: {cold:.2f}x cold "
+            print(f"  vs {label}: per call {per_call / per_old:.2f}x ({per_old:.1f} µs there); "
+                  f"end to end (load + replay, target <= 0.2x) {cold:.2f}x cold "
                   f"{verdict(cold <= 0.2)}, {warm:.2f}x with the parse cache warm "
                   f"{verdict(warm <= 0.2)}")
     print(f"\nthis tree: {REPO}")

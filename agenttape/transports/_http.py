@@ -10,25 +10,31 @@ headers and bytes. Nothing in this module imports httpx or requests.
 from __future__ import annotations
 
 import base64
+import codecs
 import functools
 import json
 import warnings
 import zlib
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import attrs
 
+from .. import _b64
 from . import llm
 from .sse import SseEvent, SseParser, serialize_events
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .._model import Interaction
     from ..engine import Pending
     from ..session import Session
 
 __all__ = [
+    "BodyRecorder",
+    "BodyTeeStream",
     "HttpCall",
     "ReplayParts",
     "ReplayStream",
@@ -38,6 +44,7 @@ __all__ = [
     "error_class_name",
     "error_record",
     "is_streamed_response",
+    "pieces_record",
     "replay_parts",
     "response_record",
     "stream_record",
@@ -97,6 +104,15 @@ def _split_url(url: str) -> tuple[str, str, str, list[tuple[str, str]]]:
     """``(scheme, netloc, path, query pairs)``; host lower-cased, default port dropped."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
+    netloc = _canonical_netloc(scheme, parts.netloc)
+    pairs = parse_qsl(parts.query, keep_blank_values=True) if parts.query else []
+    return scheme, netloc, parts.path or "/", pairs
+
+
+# A session talks to a handful of hosts; parsing host and port costs more than the cache.
+@functools.lru_cache(maxsize=256)
+def _canonical_netloc(scheme: str, netloc: str) -> str:
+    parts = SplitResult(scheme, netloc, "", "", "")
     host = (parts.hostname or "").lower()
     if ":" in host:
         host = f"[{host}]"
@@ -104,9 +120,7 @@ def _split_url(url: str) -> tuple[str, str, str, list[tuple[str, str]]]:
         port = parts.port
     except ValueError:
         port = None
-    netloc = host if port is None or port == _DEFAULT_PORTS.get(scheme) else f"{host}:{port}"
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    return scheme, netloc, parts.path or "/", pairs
+    return host if port is None or port == _DEFAULT_PORTS.get(scheme) else f"{host}:{port}"
 
 
 def _headers_dict(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -290,6 +304,42 @@ def response_record(call: HttpCall, status: int, headers: Iterable[tuple[str, st
     return response, None, {}
 
 
+def pieces_record(call: HttpCall, status: int, headers: Iterable[tuple[str, str]],
+                  chunks: list[bytes]) -> tuple[Any, dict[str, Any] | None, dict[str, Any]]:
+    """:func:`response_record` for a whole body still in the pieces it arrived in.
+
+    Empties ``chunks``. A binary body is base64-encoded piece by piece while the pieces
+    are let go, so its bytes are never held twice (pieces plus their join); a 100 MB
+    download then peaks near its base64 text, not at five times its size.
+    """
+    header_pairs = list(headers)
+    if _maybe_text(chunks, header_pairs, call.kind):
+        body = b"".join(chunks)
+        chunks.clear()
+        return response_record(call, status, header_pairs, body)
+    fields = {"body_b64": _b64.encode_consuming(chunks)}
+    kept = _response_headers(header_pairs)
+    if call.kind == "llm":
+        return fields, None, {"http": {"status_code": status, "headers": kept}}
+    return {"status_code": status, "headers": kept, **fields}, None, {}
+
+
+def _maybe_text(chunks: list[bytes], headers: list[tuple[str, str]], kind: str) -> bool:
+    """False only for a body that response_record would store as ``body_b64``."""
+    first = next((c.lstrip()[:1] for c in chunks if c.strip()), b"")
+    media = _headers_dict(headers).get("content-type", "").split(";", 1)[0].strip().lower()
+    if first in (b"{", b"[") or (kind == "http" and media.endswith("json")):
+        return True  # JSON decoding is tried first and accepts UTF-16/32 too
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        for chunk in chunks:
+            decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _stream_format(headers: Mapping[str, str]) -> str:
     media = headers.get("content-type", "").split(";")[0].strip().lower()
     if media == "text/event-stream":
@@ -397,6 +447,40 @@ class StreamRecorder:
             )
 
 
+class BodyRecorder:
+    """Collects a whole (not event-stream) body as the caller reads it; stores it once."""
+
+    __slots__ = ("_chunks", "call", "done", "headers", "pending", "status")
+
+    def __init__(self, call: HttpCall, pending: Pending, status: int,
+                 headers: Iterable[tuple[str, str]]) -> None:
+        self.call = call
+        self.pending = pending
+        self.status = status
+        self.headers = list(headers)
+        self._chunks: list[bytes] = []
+        self.done = False
+
+    def feed(self, chunk: bytes) -> None:
+        if not self.done:
+            self._chunks.append(bytes(chunk))
+
+    def fail(self, exc: BaseException) -> None:
+        """The body could not be read whole: record the error, as a failed read does."""
+        if not self.done:
+            self.done = True
+            self._chunks = []
+            self.pending.finish(error=error_record(exc))
+
+    def finish(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        chunks, self._chunks = self._chunks, []
+        response, usage, metadata = pieces_record(self.call, self.status, self.headers, chunks)
+        self.pending.finish(response=response, usage=usage, metadata=metadata)
+
+
 # -- replay ----------------------------------------------------------------------------
 
 @attrs.define(slots=True)
@@ -405,29 +489,46 @@ class ReplayParts:
 
     status: int
     headers: list[tuple[str, str]]
-    body: bytes = b""
+    body: bytes | bytearray = b""
     is_stream: bool = False
     events: list[Any] | None = None
     stream_format: str = "sse"
+    # Where the recording came from, for the error a bad event raises while streaming.
+    index: int | None = None
+    cassette: Path | None = None
 
     def chunks(self) -> Iterator[bytes]:
         """The body as the wire would carry it: one piece per recorded event or chunk."""
         if not self.is_stream:
-            if self.body:
-                yield self.body
+            body = self.body
+            if len(body) > _REPLAY_PIECE:
+                # A large body (decoded into a bytearray) goes out in bytes pieces, the way
+                # the wire would deliver it, without a whole second copy.
+                view = memoryview(body)
+                for start in range(0, len(body), _REPLAY_PIECE):
+                    yield bytes(view[start:start + _REPLAY_PIECE])
+            elif body:
+                yield bytes(body) if isinstance(body, bytearray) else body
             return
-        for item in self.events or ():
-            if self.stream_format == "sse":
-                yield serialize_events([item] if isinstance(item, dict) else [{"data": item}])
-            elif self.stream_format == "ndjson":
-                data = item.get("data") if isinstance(item, dict) else item
-                text = data if isinstance(data, str) else json.dumps(
-                    data, ensure_ascii=False, separators=(",", ":"))
-                yield (text + "\n").encode("utf-8")
-            elif isinstance(item, dict) and isinstance(item.get("body_b64"), str):
-                yield base64.b64decode(item["body_b64"])
-            else:
-                yield str(item).encode("utf-8")
+        for position, item in enumerate(self.events or ()):
+            try:
+                chunk = self._chunk(item)
+            except _BAD_RECORDING as exc:
+                raise _corrupt(exc, self.index, self.cassette,
+                               f"response[{position}]") from None
+            yield chunk
+
+    def _chunk(self, item: Any) -> bytes:
+        if self.stream_format == "sse":
+            return serialize_events([item] if isinstance(item, dict) else [{"data": item}])
+        if self.stream_format == "ndjson":
+            data = item.get("data") if isinstance(item, dict) else item
+            text = data if isinstance(data, str) else json.dumps(
+                data, ensure_ascii=False, separators=(",", ":"))
+            return (text + "\n").encode("utf-8")
+        if isinstance(item, dict) and isinstance(item.get("body_b64"), str):
+            return base64.b64decode(item["body_b64"], validate=True)
+        return str(item).encode("utf-8")
 
 
 def _header_pairs(headers: Any) -> list[tuple[str, str]]:
@@ -442,17 +543,23 @@ def _header_pairs(headers: Any) -> list[tuple[str, str]]:
     return pairs
 
 
+_REPLAY_PIECE = 1024 * 1024
+
 # json.dumps with options builds an encoder per call; a replayed body is encoded per request.
 _COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
-def _body_bytes(fields: Mapping[str, Any]) -> bytes:
+def _body_bytes(fields: Mapping[str, Any]) -> bytes | bytearray:
     if "json" in fields:
         return _COMPACT_JSON.encode(fields["json"]).encode()
     if isinstance(fields.get("text"), str):
         return str(fields["text"]).encode("utf-8")
     if isinstance(fields.get("body_b64"), str):
-        return base64.b64decode(fields["body_b64"])
+        # Slice by slice: a whole-text decode would copy a large body's text once more.
+        body = _b64.decode(fields["body_b64"])
+        if body is None:
+            raise ValueError("body_b64 is not base64")
+        return body
     return b""
 
 
@@ -462,44 +569,40 @@ def _ensure_type(headers: list[tuple[str, str]], content_type: str) -> list[tupl
     return headers
 
 
-def replay_parts(interaction: Interaction, call: HttpCall | None = None) -> ReplayParts:
+# What rebuilding a response from a well-formed but wrong recording can raise (a hand
+# edit, a merge, a hostile pull request): reported as a corrupt cassette, not as a crash.
+_BAD_RECORDING = (TypeError, ValueError, KeyError, AttributeError, OverflowError)
+
+
+def _corrupt(exc: Exception, index: int | None, cassette: Path | None,
+             field: str = "response") -> Exception:
+    from ..errors import CassetteCorruptError
+
+    return CassetteCorruptError(cassette, f"cannot be replayed as an HTTP response: {exc}",
+                                index=index, field=field)
+
+
+def _status(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 100 <= value <= 999:
+        raise ValueError(f"status_code must be an integer from 100 to 999, not {value!r:.40}")
+    return value
+
+
+def replay_parts(interaction: Interaction, call: HttpCall | None = None, *,
+                 cassette: Path | None = None) -> ReplayParts:
     """Turn a recorded ``http``/``llm`` interaction back into a response.
 
     With ``call`` given, a streamed LLM request whose recording holds no stream raises
-    :class:`~agenttape.StreamingReplayError`.
+    :class:`~agenttape.StreamingReplayError`. A recording that cannot be a response (a
+    status that is not a number, a ``body_b64`` that is not base64) raises
+    :class:`~agenttape.CassetteCorruptError` naming ``cassette`` and the interaction.
     """
+    try:
+        parts = _replay_parts(interaction)
+    except _BAD_RECORDING as exc:
+        raise _corrupt(exc, interaction.index, cassette) from None
+    parts.index, parts.cassette = interaction.index, cassette
     metadata = interaction.metadata or {}
-    response = interaction.response
-    is_stream = bool(metadata.get("stream"))
-    fmt = str(metadata.get("stream_format", "sse"))
-    if interaction.kind == "llm":
-        raw_http = metadata.get("http")
-        http: dict[str, Any] = raw_http if isinstance(raw_http, dict) else {}
-        status = int(http.get("status_code", 200))
-        headers = _header_pairs(http.get("headers"))
-        if is_stream:
-            events = response if isinstance(response, list) else []
-            parts = ReplayParts(status, headers, b"", True, list(events), fmt)
-        elif isinstance(response, dict) and set(response) == {"body_b64"}:
-            parts = ReplayParts(status, headers, _body_bytes(response))
-        elif isinstance(response, str):
-            parts = ReplayParts(status, headers, response.encode("utf-8"))
-        else:
-            parts = ReplayParts(status, _ensure_type(headers, "application/json"),
-                                _body_bytes({"json": response}))
-    else:
-        data = response if isinstance(response, dict) else {}
-        status = int(data.get("status_code", 200))
-        headers = _header_pairs(data.get("headers"))
-        if is_stream or "events" in data or "chunks" in data:
-            events = data.get("events", data.get("chunks")) or []
-            if "chunks" in data:
-                fmt = "bytes"
-            parts = ReplayParts(status, headers, b"", True, list(events), fmt)
-        else:
-            parts = ReplayParts(status, headers, _body_bytes(data))
-    if parts.is_stream and parts.stream_format == "sse":
-        _ensure_type(parts.headers, "text/event-stream")
     if (call is not None and call.kind == "llm" and call.stream_requested
             and not parts.is_stream and parts.status < 400):
         from ..errors import StreamingReplayError
@@ -513,6 +616,42 @@ def replay_parts(interaction: Interaction, call: HttpCall | None = None) -> Repl
             "(--agenttape-record or mode='new_episodes' after deleting the entry).",
             boundary=call.boundary,
         )
+    return parts
+
+
+def _replay_parts(interaction: Interaction) -> ReplayParts:
+    metadata = interaction.metadata or {}
+    response = interaction.response
+    is_stream = bool(metadata.get("stream"))
+    fmt = str(metadata.get("stream_format", "sse"))
+    if interaction.kind == "llm":
+        raw_http = metadata.get("http")
+        http: dict[str, Any] = raw_http if isinstance(raw_http, dict) else {}
+        status = _status(http.get("status_code", 200))
+        headers = _header_pairs(http.get("headers"))
+        if is_stream:
+            events = response if isinstance(response, list) else []
+            parts = ReplayParts(status, headers, b"", True, list(events), fmt)
+        elif isinstance(response, dict) and set(response) == {"body_b64"}:
+            parts = ReplayParts(status, headers, _body_bytes(response))
+        elif isinstance(response, str):
+            parts = ReplayParts(status, headers, response.encode("utf-8"))
+        else:
+            parts = ReplayParts(status, _ensure_type(headers, "application/json"),
+                                _body_bytes({"json": response}))
+    else:
+        data = response if isinstance(response, dict) else {}
+        status = _status(data.get("status_code", 200))
+        headers = _header_pairs(data.get("headers"))
+        if is_stream or "events" in data or "chunks" in data:
+            events = data.get("events", data.get("chunks")) or []
+            if "chunks" in data:
+                fmt = "bytes"
+            parts = ReplayParts(status, headers, b"", True, list(events), fmt)
+        else:
+            parts = ReplayParts(status, headers, _body_bytes(data))
+    if parts.is_stream and parts.stream_format == "sse":
+        _ensure_type(parts.headers, "text/event-stream")
     return parts
 
 
@@ -569,6 +708,73 @@ class TeeStream:
             await self._inner.aclose()
         finally:
             self._recorder.finish(self._exhausted, stacklevel=4)
+
+
+class BodyTeeStream:
+    """Hands a body to the caller as it arrives and records it whole.
+
+    Whatever the caller leaves unread is read on close, so the recording never depends
+    on how far the caller read (a client that reads the whole body sees no difference;
+    a ``client.stream()`` caller gets its first bytes at once instead of after the last).
+    """
+
+    def __init__(self, inner: Any, recorder: BodyRecorder) -> None:
+        self._inner = inner
+        self._recorder = recorder
+        # One iterator for the caller's reads and the drain on close: a second iteration
+        # of the real stream could start over or fail.
+        self._it: Any = None
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._it is None:
+            self._it = iter(self._inner)
+        try:
+            for chunk in self._it:
+                self._recorder.feed(chunk)
+                yield chunk
+        except Exception as exc:
+            self._recorder.fail(exc)
+            raise
+        self._recorder.finish()
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._it is None:
+            self._it = self._inner.__aiter__()
+        try:
+            async for chunk in self._it:
+                self._recorder.feed(chunk)
+                yield chunk
+        except Exception as exc:
+            self._recorder.fail(exc)
+            raise
+        self._recorder.finish()
+
+    def close(self) -> None:
+        try:
+            if not self._recorder.done:
+                try:
+                    for chunk in self._it if self._it is not None else self._inner:
+                        self._recorder.feed(chunk)
+                except Exception as exc:
+                    self._recorder.fail(exc)
+                else:
+                    self._recorder.finish()
+        finally:
+            self._inner.close()
+
+    async def aclose(self) -> None:
+        try:
+            if not self._recorder.done:
+                it = self._it if self._it is not None else self._inner.__aiter__()
+                try:
+                    async for chunk in it:
+                        self._recorder.feed(chunk)
+                except Exception as exc:
+                    self._recorder.fail(exc)
+                else:
+                    self._recorder.finish()
+        finally:
+            await self._inner.aclose()
 
 
 # -- errors ----------------------------------------------------------------------------

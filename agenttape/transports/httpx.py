@@ -15,6 +15,8 @@ from ..session import active_session
 from . import _http
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .._model import Interaction
     from ..session import Session
 
@@ -31,6 +33,7 @@ class _Lib:
         bases = (module.SyncByteStream, module.AsyncByteStream)
         self.replay_stream: Any = type("ReplayStream", (_http.ReplayStream, *bases), {})
         self.tee_stream: Any = type("TeeStream", (_http.TeeStream, *bases), {})
+        self.body_tee: Any = type("BodyTeeStream", (_http.BodyTeeStream, *bases), {})
 
 
 def _modules() -> list[ModuleType]:
@@ -65,18 +68,25 @@ def _lib_of(request: Any) -> _Lib:
                     "or httpx2 request")
 
 
-def _replayed(lib: _Lib, request: Any, call: _http.HttpCall, recording: Interaction) -> Any:
+def _replayed(lib: _Lib, request: Any, call: _http.HttpCall, recording: Interaction,
+              cassette: Path | None = None) -> Any:
     if recording.error is not None:
         name = _http.error_class_name(recording.error, "httpx")
-        cls = getattr(lib.module, name, None)
+        from ..engine import exported, rebuild_error
+
+        cls = exported(lib.module, name)  # never getattr: httpx2's __getattr__ imports
         message = str(recording.error.get("message", ""))
         if isinstance(cls, type) and issubclass(cls, lib.module.RequestError):
             raise cls(message, request=request)
-        from ..engine import rebuild_error
-
         raise rebuild_error(recording.error)
-    parts = _http.replay_parts(recording, call)
-    headers = list(parts.headers)
+    parts = _http.replay_parts(recording, call, cassette=cassette)
+    # httpx encodes str headers as ASCII; a recorded value it decoded from UTF-8 goes back
+    # as those bytes.
+    headers: list[tuple[Any, Any]] = [
+        (name, value) if name.isascii() and value.isascii()
+        else (name.encode("utf-8", "replace"), value.encode("utf-8", "replace"))
+        for name, value in parts.headers
+    ]
     if not parts.is_stream:
         headers.append(("content-length", str(len(parts.body))))
     return lib.module.Response(parts.status, headers=headers, stream=lib.replay_stream(parts),
@@ -102,6 +112,20 @@ def _finish_read(lib: _Lib, call: _http.HttpCall, pending: Any, request: Any,
     extensions = {k: v for k, v in response.extensions.items() if k in _KEPT_EXTENSIONS}
     return lib.module.Response(response.status_code, headers=headers, content=response.content,
                                request=request, extensions=extensions)
+
+
+def _tee_body(lib: _Lib, call: _http.HttpCall, pending: Any, response: Any) -> Any:
+    """Record a whole body while handing it to the caller as it arrives (DESIGN §16: a
+    large download is never held twice). Only an identity-encoded one: the caller must
+    get decoded bytes with no content-encoding header, which needs the whole body."""
+    recorder = _http.BodyRecorder(call, pending, response.status_code,
+                                  response.headers.multi_items())
+    response.stream = lib.body_tee(response.stream, recorder)
+    return response
+
+
+def _identity(response: Any) -> bool:
+    return response.headers.get("content-encoding", "").strip().lower() in ("", "identity")
 
 
 def _tee(lib: _Lib, call: _http.HttpCall, pending: Any, response: Any) -> Any:
@@ -153,7 +177,7 @@ class _Transport:
                                    request.headers.multi_items(), body)
         decision = session.engine.decide(call.kind, call.boundary, call.request)
         if decision.interaction is not None:
-            return _replayed(lib, request, call, decision.interaction)
+            return _replayed(lib, request, call, decision.interaction, session.path)
         if decision.pending is None:
             return None
         return call, decision.pending, _outgoing(lib, request, call)
@@ -170,6 +194,8 @@ class _Transport:
             response = self._real(lib, True).handle_request(outgoing)
             if _http.is_streamed_response(response.headers.multi_items()):
                 return _tee(lib, call, pending, response)
+            if _identity(response):
+                return _tee_body(lib, call, pending, response)
             try:
                 response.read()
             finally:
@@ -193,6 +219,8 @@ class _Transport:
             response = await self._real(lib, False).handle_async_request(outgoing)
             if _http.is_streamed_response(response.headers.multi_items()):
                 return _tee(lib, call, pending, response)
+            if _identity(response):
+                return _tee_body(lib, call, pending, response)
             try:
                 await response.aread()
             finally:

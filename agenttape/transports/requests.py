@@ -16,11 +16,13 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from ..engine import rebuild_error
+from ..engine import exported, rebuild_error
 from ..session import active_session
 from . import _http
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .._model import Interaction
     from ..engine import Pending
     from ..session import Session
@@ -53,7 +55,7 @@ class _Adapter(HTTPAdapter):
                                    request.headers.items(), body)
         decision = session.engine.decide(call.kind, call.boundary, call.request)
         if decision.interaction is not None:
-            return self._replay(request, call, decision.interaction)
+            return self._replay(request, call, decision.interaction, session.path)
         if decision.pending is None:  # passthrough: inside another boundary's real body
             return self._real(request, options)
         pending = decision.pending
@@ -89,10 +91,10 @@ class _Adapter(HTTPAdapter):
         return super().send(request, **options)
 
     def _replay(self, request: requests.PreparedRequest, call: _http.HttpCall,
-                interaction: Interaction) -> requests.Response:
+                interaction: Interaction, cassette: Path | None = None) -> requests.Response:
         if interaction.error is not None:
             raise _rebuilt(interaction.error, request)
-        parts = _http.replay_parts(interaction, call)
+        parts = _http.replay_parts(interaction, call, cassette=cassette)
         raw = _ReplayRaw(list(parts.chunks()), headers=urllib3.HTTPHeaderDict(parts.headers),
                          status=parts.status, reason=http.client.responses.get(parts.status, ""),
                          decode_content=True, request_url=request.url)
@@ -142,7 +144,7 @@ def _finish(pending: Pending, call: _http.HttpCall, status: int,
     # requests hands out decoded bytes: the wire encoding no longer describes them.
     pairs = [(k, v) for k, v in headers if k.lower() != "content-encoding"]
     if exhausted and not _http.is_streamed_response(pairs):
-        response, usage, metadata = _http.response_record(call, status, pairs, b"".join(chunks))
+        response, usage, metadata = _http.pieces_record(call, status, pairs, chunks)
         pending.finish(response=response, usage=usage, metadata=metadata)
         return
     recorder = _http.StreamRecorder(call, pending, status, pairs)
@@ -181,7 +183,7 @@ def _body_bytes(body: object) -> bytes:
 def _rebuilt(error: dict[str, Any], request: requests.PreparedRequest) -> BaseException:
     # A transport error replays as requests' own class, even one recorded through httpx.
     family = str(error.get("module", "")).split(".", 1)[0]
-    cls = getattr(requests.exceptions, _http.error_class_name(error, "requests"), None)
+    cls = exported(requests.exceptions, _http.error_class_name(error, "requests"))
     if family in ("requests", "httpx", "httpx2") and isinstance(cls, type) and issubclass(
             cls, requests.RequestException):
         return cls(str(error.get("message", "")), request=request)
