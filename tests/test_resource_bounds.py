@@ -84,8 +84,8 @@ def test_a_large_download_is_streamed_and_recorded_without_being_held_twice(
     live = _client(tmp_path, llm_server.url, "record")
     expected = hashlib.sha256((bytes(range(256)) * (SIZE // 256 + 1))[:SIZE]).hexdigest()
     assert live["received"] == SIZE and live["sha256"] == expected
-    # Streamed: the caller's first bytes come long before the last, in wire-sized pieces.
-    assert live["first_chunk_s"] < 0.5 * live["body_s"], live
+    # Streamed in wire-sized pieces (that each piece reaches the caller as it arrives is
+    # proven without timing by the gated-SSE tests of the transports).
     assert live["largest_chunk"] <= 1024 * 1024, live
     # Never held twice raw: peak Python memory under 3x the body (the floor is ~2.7x).
     assert live["peak"] < 3 * SIZE, f"peak {live['peak'] / SIZE:.2f}x the body: {live}"
