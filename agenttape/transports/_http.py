@@ -408,10 +408,10 @@ def _ndjson_value(line: bytes) -> Any:
         return text
 
 
-class StreamRecorder:
-    """Collects a live stream's chunks; :meth:`finish` stores it (once)."""
+class _Recorder:
+    """Collects a live response's chunks as the caller reads them; stores them once."""
 
-    __slots__ = ("_chunks", "_done", "call", "headers", "pending", "status")
+    __slots__ = ("_chunks", "call", "done", "headers", "pending", "status")
 
     def __init__(self, call: HttpCall, pending: Pending, status: int,
                  headers: Iterable[tuple[str, str]]) -> None:
@@ -420,17 +420,23 @@ class StreamRecorder:
         self.status = status
         self.headers = list(headers)
         self._chunks: list[bytes] = []
-        self._done = False
+        self.done = False
 
     def feed(self, chunk: bytes) -> None:
-        if not self._done:
-            self._chunks.append(chunk)
+        if not self.done:
+            self._chunks.append(bytes(chunk))
+
+
+class StreamRecorder(_Recorder):
+    """An event stream: :meth:`finish` stores what was seen and says if it was whole."""
+
+    __slots__ = ()
 
     def finish(self, exhausted: bool, *, stacklevel: int = 3) -> None:
         """Store what was seen; warn when the caller stopped before the end."""
-        if self._done:
+        if self.done:
             return
-        self._done = True
+        self.done = True
         response, usage, metadata = stream_record(self.call, self.status, self.headers,
                                                   self._chunks, exhausted)
         self._chunks = []
@@ -447,23 +453,10 @@ class StreamRecorder:
             )
 
 
-class BodyRecorder:
-    """Collects a whole (not event-stream) body as the caller reads it; stores it once."""
+class BodyRecorder(_Recorder):
+    """A whole (not event-stream) body, stored once it has been read to the end."""
 
-    __slots__ = ("_chunks", "call", "done", "headers", "pending", "status")
-
-    def __init__(self, call: HttpCall, pending: Pending, status: int,
-                 headers: Iterable[tuple[str, str]]) -> None:
-        self.call = call
-        self.pending = pending
-        self.status = status
-        self.headers = list(headers)
-        self._chunks: list[bytes] = []
-        self.done = False
-
-    def feed(self, chunk: bytes) -> None:
-        if not self.done:
-            self._chunks.append(bytes(chunk))
+    __slots__ = ()
 
     def fail(self, exc: BaseException) -> None:
         """The body could not be read whole: record the error, as a failed read does."""
