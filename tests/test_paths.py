@@ -27,6 +27,13 @@ def _files_under(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
 
 
+def _symlink(link: Path, target: Path) -> None:
+    try:
+        link.symlink_to(target, target_is_directory=True)
+    except OSError as exc:  # Windows without the privilege to create symlinks
+        pytest.skip(f"cannot create symlinks here: {exc}")
+
+
 @pytest.fixture
 def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """``sandbox/project`` is the cwd; anything written beside it shows up in ``sandbox``."""
@@ -80,7 +87,7 @@ def test_a_symlinked_subfolder_leading_outside_is_refused(sandbox: Path) -> None
     outside.mkdir()
     cassettes = sandbox / "project" / "cassettes"
     cassettes.mkdir()
-    (cassettes / "shared").symlink_to(outside, target_is_directory=True)
+    _symlink(cassettes / "shared", outside)
     with pytest.raises(ConfigError, match="outside the cassette folder"):
         agenttape.use_cassette("shared/x", record=True)
     assert _files_under(outside) == set()
@@ -88,7 +95,7 @@ def test_a_symlinked_subfolder_leading_outside_is_refused(sandbox: Path) -> None
     real = sandbox / "real-cassettes"
     real.mkdir()
     link = sandbox / "link"
-    link.symlink_to(real, target_is_directory=True)
+    _symlink(link, real)
     with agenttape.use_cassette("x", record=True, cassette_dir=link):
         lookup("y")
     assert _files_under(real) == {"x.yaml"}
@@ -102,7 +109,7 @@ def test_a_symlinked_assets_folder_is_never_written_through(sandbox: Path) -> No
     victim.write_bytes(b"not yours to prune")
     cassettes = sandbox / "project" / "cassettes"
     cassettes.mkdir()
-    (cassettes / "blob.assets").symlink_to(outside, target_is_directory=True)
+    _symlink(cassettes / "blob.assets", outside)
 
     @agenttape.tool
     def blob() -> bytes:
