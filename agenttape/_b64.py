@@ -1,17 +1,20 @@
-"""Base64 for large binary bodies, a slice at a time.
+"""Base64 for large binary bodies, a slice at a time, and :class:`Blob`.
 
-A recorded binary body lives in memory as base64 text (``body_b64``). ``base64`` on a
-whole 100 MB body makes an ASCII copy of the text and a second encoding next to the
-bytes; these helpers keep every transient copy to one slice, so recording, redacting and
-writing such a body never hold it more than once in each form.
+A binary body is stored as base64 text (``body_b64``, or a sidecar asset once written).
+``base64`` on a whole 100 MB body makes an ASCII copy of the text and a second encoding
+next to the bytes; these helpers keep every transient copy to one slice. A large body
+recorded in this process is held as a :class:`Blob` (its bytes, once) instead of its text:
+building a string from pieces needs the pieces and the string at once, which would hold
+the body's base64 twice.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 
-__all__ = ["decode", "encode_consuming", "encodes"]
+__all__ = ["Blob", "decode", "encode", "encode_consuming", "encodes", "join_consuming"]
 
 # Characters per slice: a multiple of 4, so each slice decodes on its own.
 _SLICE = 4 * 1024 * 1024
@@ -74,3 +77,65 @@ def encode_consuming(chunks: list[bytes]) -> str:
     if carry:
         pieces.append(binascii.b2a_base64(carry, newline=False).decode("ascii"))
     return "".join(pieces)
+
+
+def encode(payload: bytes | bytearray) -> str:
+    """``base64.b64encode(payload).decode()``, one slice of transient copies at a time."""
+    view = memoryview(payload)
+    try:
+        return "".join(binascii.b2a_base64(view[start:start + _RAW_SLICE], newline=False)
+                       .decode("ascii") for start in range(0, len(payload), _RAW_SLICE))
+    finally:
+        view.release()
+
+
+def join_consuming(chunks: list[bytes]) -> bytearray:
+    """``bytearray(b"".join(chunks))``, emptying ``chunks`` as it goes: each piece is let go
+    once copied, so the body is held about once rather than as pieces plus their join."""
+    out = bytearray()
+    chunks.reverse()
+    while chunks:
+        # A growing bytearray is resized in place (realloc), not copied beside itself.
+        out += chunks.pop()
+    return out
+
+
+class Blob:
+    """A binary body held once, as its bytes, where a cassette holds its ``body_b64`` text.
+
+    ``str(blob)`` is that text (made when asked); a blob equals its text and any blob with
+    the same bytes. Writing a cassette moves the bytes straight to the body's asset file.
+    """
+
+    __slots__ = ("_digest", "data")
+
+    __hash__ = None  # type: ignore[assignment]  # mutable: redaction masks in place
+
+    def __init__(self, data: bytes | bytearray) -> None:
+        self.data = data
+        self._digest: str | None = None
+
+    def sha256(self) -> str:
+        if self._digest is None:
+            self._digest = hashlib.sha256(self.data).hexdigest()
+        return self._digest
+
+    def mask(self, start: int, end: int) -> None:
+        """Overwrite ``data[start:end]`` with ``*`` (a secret found in the body)."""
+        if not isinstance(self.data, bytearray):
+            self.data = bytearray(self.data)
+        self.data[start:end] = b"*" * (end - start)
+        self._digest = None
+
+    def __str__(self) -> str:
+        return encode(self.data)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Blob):
+            return self.data == other.data
+        if isinstance(other, str):
+            return encodes(other, self.data)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"<Blob: {len(self.data)} bytes, base64 in a cassette>"

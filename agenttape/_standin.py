@@ -16,7 +16,8 @@ appears in that text (string parameters get the text, numbers 1); after tool res
   always does.
 - ``POST /v1/embeddings``: 8 floats per input from a hash (``encoding_format`` float or base64).
 - ``GET /json?..`` (query as JSON), ``ANY /echo``, ``GET /status/<code>``,
-  ``GET /binary?size=N``, ``GET /gzip``, ``GET /text``, ``GET /big?mb=N`` (chunked, 64 KiB),
+  ``GET /binary?size=N[&plant=text]``, ``GET /gzip``, ``GET /text``,
+  ``GET /big?mb=N`` (chunked, 64 KiB),
   ``GET /slow-sse?n=5&delay=0.2``, ``GET /gated-sse?n=3`` (holds after the first event until
   ``server.sse_gate`` is set, at most 10 s).
 
@@ -938,7 +939,12 @@ class _Handler(BaseHTTPRequestHandler):
         size = self._int_param(request, "size", 1024)
         if not 0 <= size <= _MAX_BINARY_BYTES:
             raise _BadRequest(f"'size' must be in 0..{_MAX_BINARY_BYTES}")
-        self._send_bytes(200, _binary_bytes(size), "application/octet-stream")
+        body = _binary_bytes(size)
+        plant = _query_dict(request.query).get("plant")
+        if isinstance(plant, str):
+            # A string (a fake key, say) in the middle of the binary data.
+            body = body[: size // 2] + plant.encode() + body[size // 2 :]
+        self._send_bytes(200, body, "application/octet-stream")
 
     def _gzip(self, request: ReceivedRequest) -> None:
         data = {"gzipped": True, "message": "This body was sent gzip-encoded.", "items": [1, 2, 3]}

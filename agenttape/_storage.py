@@ -25,7 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from . import _b64
 from ._model import Cassette
@@ -43,6 +43,7 @@ __all__ = [
     "format_of",
     "parse_cache_dir",
     "read_cassette",
+    "read_for_replay",
     "write_cassette",
 ]
 
@@ -188,7 +189,17 @@ def read_cassette(path: str | os.PathLike[str]) -> Cassette:
     read, and :class:`SchemaVersionError` for a version this agenttape does not know.
     The file is never modified.
     """
-    p = Path(path)
+    return _read(Path(path), blobs=False)
+
+
+def read_for_replay(path: str | os.PathLike[str]) -> Cassette:
+    """:func:`read_cassette` for a session: a response body kept in an asset is loaded as a
+    :class:`~agenttape._b64.Blob` (its bytes, held once) rather than as base64 text."""
+    return _read(Path(path), blobs=True)
+
+
+def _read(p: Path, *, blobs: bool) -> Cassette:
+
     raw = _read_file(p)
     is_json = p.suffix.lower() == ".json"
     # Parsing allocates millions of acyclic objects; the cyclic collector's repeated full
@@ -210,7 +221,7 @@ def read_cassette(path: str | os.PathLike[str]) -> Cassette:
                     # cache must hold the file's own content.
                     cache_blob = _cache_blob(cache_entry, data)
             if _ASSET_KEY.encode() in raw:
-                _resolve_assets(data, p)
+                _resolve_assets(data, p, blobs=blobs)
             cassette = Cassette.from_dict(data, path=p)
         except RecursionError:
             raise CassetteCorruptError(p, "the data is nested too deeply to load") from None
@@ -231,9 +242,16 @@ def _read_file(p: Path) -> bytes:
 
 
 def _read_regular(p: Path) -> bytes:
-    """A regular file's bytes; OSError for anything else. Cassettes and assets come from
-    pull requests: a committed symlink to /dev/zero would never end, one to a FIFO would
-    block (O_NONBLOCK keeps the open itself from waiting for a writer)."""
+    """A regular file's bytes; OSError for anything else."""
+    with _open_regular(p) as f:
+        return f.read()
+
+
+@contextlib.contextmanager
+def _open_regular(p: Path) -> Iterator[BinaryIO]:
+    """A regular file opened for reading; OSError for anything else. Cassettes and assets
+    come from pull requests: a committed symlink to /dev/zero would never end, one to a
+    FIFO would block (O_NONBLOCK keeps the open itself from waiting for a writer)."""
     fd = os.open(p, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0))
     with open(fd, "rb") as f:
         mode = os.fstat(f.fileno()).st_mode
@@ -241,7 +259,7 @@ def _read_regular(p: Path) -> bytes:
             raise IsADirectoryError(errno.EISDIR, "is a directory", str(p))
         if not stat.S_ISREG(mode):
             raise OSError(errno.EINVAL, "not a regular file", str(p))
-        return f.read()
+        yield f
 
 
 @contextlib.contextmanager
@@ -605,8 +623,9 @@ def _tag_reason(tag: str) -> str:
 # ---- assets
 
 
-def _resolve_assets(data: Any, p: Path) -> None:
-    """Replace each ``body_asset: sha256:<hex>`` with the ``body_b64`` it stands for."""
+def _resolve_assets(data: Any, p: Path, *, blobs: bool = False) -> None:
+    """Replace each ``body_asset: sha256:<hex>`` with the ``body_b64`` it stands for (as a
+    Blob in a response when ``blobs``: requests are matched on their JSON text)."""
     folder = assets_dir(p)
     stack: list[tuple[Any, tuple[str | int, ...]]] = [(data, ())]
     while stack:
@@ -614,14 +633,17 @@ def _resolve_assets(data: Any, p: Path) -> None:
         if isinstance(node, dict):
             ref = node.get(_ASSET_KEY)
             if isinstance(ref, str) and ref.startswith(_ASSET_PREFIX):
-                _inline_asset(node, ref, folder, where, p)
+                blob = blobs and len(where) > 2 and where[0] == "interactions" and (
+                    where[2] == "response")
+                _inline_asset(node, ref, folder, where, p, blob=blob)
             stack.extend((v, (*where, k)) for k, v in node.items() if isinstance(v, dict | list))
         elif isinstance(node, list):
             stack.extend((v, (*where, i)) for i, v in enumerate(node) if isinstance(v, dict | list))
 
 
 def _inline_asset(
-    node: dict[str, Any], ref: str, folder: Path, where: tuple[str | int, ...], p: Path
+    node: dict[str, Any], ref: str, folder: Path, where: tuple[str | int, ...], p: Path,
+    *, blob: bool = False,
 ) -> None:
     index, field = _locate((*where, _ASSET_KEY))
     # Exactly 64 lowercase hex digits, so a reference can never name a path outside
@@ -657,10 +679,14 @@ def _inline_asset(
             index=index,
             field=field,
         )
-    pieces = [payload]
-    del payload  # let go while its text is built: a large asset is not held twice more
-    encoded = _b64.encode_consuming(pieces)
-    items = [(_BODY_KEY, encoded) if k == _ASSET_KEY else (k, v) for k, v in node.items()]
+    value: str | _b64.Blob
+    if blob:
+        value = _b64.Blob(payload)
+    else:
+        pieces = [payload]
+        del payload  # let go while its text is built: a large asset is not held twice more
+        value = _b64.encode_consuming(pieces)
+    items = [(_BODY_KEY, value) if k == _ASSET_KEY else (k, v) for k, v in node.items()]
     node.clear()
     node.update(items)
 
@@ -887,6 +913,14 @@ def _plain_tree(
                         ValueError,
                     )
                 try:
+                    if key == _BODY_KEY and type(item) is _b64.Blob:
+                        if len(item.data) > threshold and _ASSET_KEY not in value:
+                            # Straight from the bytes: the body is never turned into text.
+                            assets[item.sha256()] = item.data
+                            out[_ASSET_KEY] = f"sha256:{item.sha256()}"
+                        else:
+                            out[key] = str(item)
+                        continue
                     if (
                         key == _BODY_KEY
                         and type(item) is str
@@ -954,9 +988,18 @@ def _write_asset(target: Path, digest: str, payload: bytes | bytearray) -> None:
     with contextlib.suppress(OSError):
         # Content-addressed: an intact existing file is already right. A damaged one is
         # rewritten, or re-recording could never repair it.
-        if hashlib.sha256(target.read_bytes()).hexdigest() == digest:
+        if _file_sha256(target) == digest:
             return
     _atomic_write(target, payload, dir_fsync=False)
+
+
+def _file_sha256(path: Path) -> str:
+    """A file's SHA-256, read a slice at a time (an asset may be as large as a download)."""
+    digest = hashlib.sha256()
+    with _open_regular(path) as f:
+        while piece := f.read(1 << 20):
+            digest.update(piece)
+    return digest.hexdigest()
 
 
 def _prune_assets(p: Path) -> None:

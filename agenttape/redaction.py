@@ -29,6 +29,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import SplitResult, quote_plus, unquote_plus, urlsplit, urlunsplit
 
+from ._b64 import Blob
+
 __all__ = [
     "DEFAULT_DENYLIST",
     "DEFAULT_PLACEHOLDER",
@@ -620,6 +622,11 @@ class Redactor:
                     if key == _B64_KEY and isinstance(item, str):
                         out[key] = self._b64(item)
                         continue
+                    if key == _B64_KEY and isinstance(item, Blob):
+                        for start, end, _name in self._binary_spans(item.data):
+                            item.mask(start, end)  # in place: the body is held once
+                        out[key] = item
+                        continue
                     # A secret used as a key (an e-mail mapping, say) is redacted too; two
                     # such keys in one dict would collide, so later ones are numbered
                     # ("***REDACTED***#2") rather than silently overwritten.
@@ -659,6 +666,10 @@ class Redactor:
                             item is None or isinstance(item, bool) or item in ("", self.placeholder)
                         ):
                             found[(child, DENYLISTED_KEY)] = None
+                        continue
+                    if key == _B64_KEY and isinstance(item, Blob):
+                        for _start, _end, name in self._binary_spans(item.data):
+                            found[(child, name)] = None
                         continue
                     if key == _B64_KEY and isinstance(item, str):
                         payload = _b64_payload(item)

@@ -153,7 +153,7 @@ class Session:
     # -- lifecycle -----------------------------------------------------------------------
     def _start(self) -> None:
         from ._model import Cassette
-        from ._storage import read_cassette
+        from ._storage import read_for_replay
         from .engine import Engine
         from .freeze import FreezeState
         from .redaction import Redactor
@@ -162,7 +162,7 @@ class Session:
             raise RuntimeError(f"{self!r} is already active; a session is entered once")
         self.file_existed = self.path.exists()
         needs_file = self.mode not in ("all", "record") or bool(self.frozen)
-        loaded = read_cassette(self.path) if self.file_existed and needs_file else None
+        loaded = read_for_replay(self.path) if self.file_existed and needs_file else None
         self.cassette = loaded if loaded is not None else Cassette()
         replaying = loaded is not None and self.mode not in ("all", "record")
         recorded_freeze = self.cassette.meta.get("freeze") if replaying else None

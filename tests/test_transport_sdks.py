@@ -347,7 +347,8 @@ print(json.dumps({"live": live, "replayed": replayed, "hits": [hits, server.hits
 
 def test_openai_2x_on_httpx(tmp_path: Path, pytestconfig: pytest.Config) -> None:
     """openai 2.x (built on httpx, not httpx2), installed beside this environment's openai."""
-    target = pytestconfig.cache.mkdir("openai2-site") if pytestconfig.cache else tmp_path
+    cache = getattr(pytestconfig, "cache", None)  # absent under -p no:cacheprovider
+    target = cache.mkdir("openai2-site") if cache is not None else tmp_path
     if not (target / "openai" / "__init__.py").exists():
         done = subprocess.run(
             [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--upgrade",

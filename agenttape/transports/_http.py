@@ -73,6 +73,8 @@ _QUERY_SECRETS = frozenset({
     "x-amz-signature", "x-amz-security-token", "x-amz-credential",
 })
 _MULTIPART_BOUNDARY = "agenttape-boundary"
+# Binary bodies from this size are held as their bytes (a Blob), not as base64 text.
+_BLOB_MIN = 64 * 1024
 
 
 @attrs.define(slots=True)
@@ -308,16 +310,18 @@ def pieces_record(call: HttpCall, status: int, headers: Iterable[tuple[str, str]
                   chunks: list[bytes]) -> tuple[Any, dict[str, Any] | None, dict[str, Any]]:
     """:func:`response_record` for a whole body still in the pieces it arrived in.
 
-    Empties ``chunks``. A binary body is base64-encoded piece by piece while the pieces
-    are let go, so its bytes are never held twice (pieces plus their join); a 100 MB
-    download then peaks near its base64 text, not at five times its size.
+    Empties ``chunks``. A large binary body becomes a :class:`~agenttape._b64.Blob`, its
+    bytes gathered while the pieces are let go: a 100 MB download is then held about
+    once, where its base64 text would have been held twice while being built.
     """
     header_pairs = list(headers)
     if _maybe_text(chunks, header_pairs, call.kind):
         body = b"".join(chunks)
         chunks.clear()
         return response_record(call, status, header_pairs, body)
-    fields = {"body_b64": _b64.encode_consuming(chunks)}
+    fields: dict[str, Any] = {"body_b64": (
+        _b64.Blob(_b64.join_consuming(chunks)) if sum(map(len, chunks)) >= _BLOB_MIN
+        else _b64.encode_consuming(chunks))}
     kept = _response_headers(header_pairs)
     if call.kind == "llm":
         return fields, None, {"http": {"status_code": status, "headers": kept}}
@@ -547,6 +551,10 @@ def _body_bytes(fields: Mapping[str, Any]) -> bytes | bytearray:
         return _COMPACT_JSON.encode(fields["json"]).encode()
     if isinstance(fields.get("text"), str):
         return str(fields["text"]).encode("utf-8")
+    blob = fields.get("body_b64")
+    if isinstance(blob, _b64.Blob):
+        # Not copied: replay only reads it (ReplayParts.chunks hands out copies in pieces).
+        return blob.data
     if isinstance(fields.get("body_b64"), str):
         # Slice by slice: a whole-text decode would copy a large body's text once more.
         body = _b64.decode(fields["body_b64"])
