@@ -782,6 +782,18 @@ def _cache_blob(entry: Path, data: Any) -> bytes | None:
     return text.encode("ascii")
 
 
+def _cache_prepare(raw: bytes, data: Any) -> tuple[Path, bytes] | None:
+    """The entry for a file holding ``raw`` whose parse is ``data``, or None when a load
+    would not cache it (small file, caching off)."""
+    if len(raw) <= _CACHE_MIN_BYTES:
+        return None
+    entry = _cache_entry(raw)
+    if entry is None:
+        return None
+    blob = _cache_blob(entry, data)
+    return None if blob is None else (entry, blob)
+
+
 def _cache_store(entry: Path, blob: bytes) -> None:
     # The cache is an optimisation: a read-only or full disk must not fail a load.
     with contextlib.suppress(OSError):
@@ -831,7 +843,7 @@ def write_cassette(
     with _gc_paused():
         assets: dict[str, bytes | bytearray] = {}
         data = _plain_tree(cassette, assets, assets_threshold_bytes, p)
-        blob = _dump_json(data) if fmt == "json" else _dump_yaml(data)
+        blob, cached = (_dump_json(data), None) if fmt == "json" else _dump_yaml_cached(data)
     p.parent.mkdir(parents=True, exist_ok=True)
     if assets:
         folder = assets_dir(p)
@@ -845,6 +857,8 @@ def write_cassette(
             _write_asset(folder / f"{digest}.bin", digest, payload)
         _fsync_dir(folder)
     _atomic_write(p, blob)
+    if cached is not None:
+        _cache_store(*cached)  # so the first replay after recording skips the parser
     _prune_assets(p)
     return p
 
@@ -854,7 +868,34 @@ def _dump_json(data: Any) -> bytes:
     return (text + "\n").encode("utf-8")
 
 
+def _dump_yaml_cached(data: Any) -> tuple[bytes, tuple[Path, bytes] | None]:
+    """The YAML text of ``data``, and the parse-cache entry a load of that text would store.
+
+    Reading the text back gives exactly ``data`` (tests/test_yaml_emit.py checks it on
+    generated trees), asset references still unresolved, which is what a load caches.
+    """
+    blob = _dump_yaml(data)
+    return blob, _cache_prepare(blob, data)
+
+
 def _dump_yaml(data: Any) -> bytes:
+    # PyYAML's representer and emitter cost ~0.2 ms per interaction. The fast writer makes
+    # the same bytes for the trees it can vouch for and returns None for any other.
+    import yaml
+
+    from . import _yaml_emit
+
+    dumper = _yaml_dumper_class()
+    blob = _yaml_emit.dump(
+        data,
+        dumper.yaml_implicit_resolvers,
+        libyaml=issubclass(dumper, getattr(yaml, "CSafeDumper", ())),
+    )
+    return _dump_yaml_pyyaml(data) if blob is None else blob
+
+
+def _dump_yaml_pyyaml(data: Any) -> bytes:
+    """The reference writer: what :func:`_dump_yaml` returns, through PyYAML alone."""
     blob = _yaml_dump(data, _yaml_dumper_class())
     # libyaml escapes every character beyond U+FFFF, emoji included ("\U0001F389"), and
     # then cannot use a `|` block for the whole string. PyYAML's own emitter prints them
