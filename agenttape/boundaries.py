@@ -30,10 +30,14 @@ __all__ = [
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# Exact types first: one set lookup, where isinstance() walks a tuple of classes. All are
+# immutable and to_plain() returns them as they are.
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
 
 def to_plain(value: Any, *, _warn: bool = True) -> Any:
     """A JSON-like form of ``value``, stable where one exists (so matching works)."""
-    if value is None or isinstance(value, (str, bool, int, float)):
+    if type(value) in _SCALARS or isinstance(value, (str, bool, int, float)):
         return value
     if isinstance(value, Mapping):
         return {str(k): to_plain(v, _warn=_warn) for k, v in value.items()}
@@ -99,7 +103,26 @@ def _binder(func: Callable[..., Any]) -> Callable[..., dict[str, Any]]:
     positional = sum(1 for p in params if p.kind is p.POSITIONAL_OR_KEYWORD)
     defaults = {p.name: p.default for p in params if p.default is not p.empty}
 
+    # The parameters after the first k positional ones all have defaults: a call with k
+    # positional arguments and no keywords binds without any check. When those defaults
+    # are immutable scalars, their recorded form is the same on every call: tails[k].
+    tail_ok = [all(n in defaults for n in names[k:]) for k in range(positional + 1)]
+    tails: list[dict[str, Any] | None] = []
+    for k in range(positional + 1):
+        rest = [n for n in names[k:] if n != drop]
+        scalars = tail_ok[k] and all(type(defaults[n]) in _SCALARS for n in rest)
+        tails.append({n: defaults[n] for n in rest} if scalars else None)
+
     def bind(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        if simple and not kwargs and len(args) <= positional and tail_ok[len(args)]:
+            plain = {n: v if type(v) in _SCALARS else to_plain(v)
+                     for n, v in zip(names, args, strict=False) if n != drop}
+            tail = tails[len(args)]
+            if tail is None:
+                plain.update({n: to_plain(defaults[n]) for n in names[len(args):] if n != drop})
+            elif tail:
+                plain.update(tail)
+            return plain
         if simple and len(args) <= positional:
             values = dict(zip(names, args, strict=False))
             if all(k in names and k not in values for k in kwargs):

@@ -29,6 +29,32 @@ __all__ = ["Decision", "Engine", "Pending", "Span", "inside_boundary", "open_spa
 Action = Literal["replay", "live", "passthrough"]
 Key = tuple[str, str, str]
 
+
+def _canonical_encoder() -> Callable[[Any], str]:
+    """:func:`~agenttape.matchers.canonical_json`: the same text, without its set-up.
+
+    ``JSONEncoder.encode`` builds a new C encoder, a closure and a circular-reference table
+    on every call, about a third of the cost of a small request's JSON. This C encoder is
+    built once, without the table: a shared table would not be thread-safe, and requests
+    come from ``to_plain`` or a JSON parser, which cannot produce a cycle (a cycle would
+    still end in a ``RecursionError``, never a wrong key).
+    """
+    from json import encoder
+
+    make = getattr(encoder, "c_make_encoder", None)
+    if make is None:  # no C accelerator (PyPy): the stdlib path is the reference
+        return canonical_json
+    encode = make(None, str, encoder.encode_basestring, None, ":", ",", True, False, True)
+
+    def canonical(value: Any) -> str:
+        return "".join(encode(value, 0))
+
+    return canonical
+
+
+_canonical = _canonical_encoder()
+
+
 # Set while a boundary's real body runs: nested crossings pass through unrecorded, so the
 # outermost boundary is the one that is recorded and replayed.
 _inside: contextvars.ContextVar[bool] = contextvars.ContextVar("agenttape_inside", default=False)
@@ -173,6 +199,9 @@ class Engine:
         self.recordings = list(recordings)
         self.mode = mode
         self.matchers = list(matchers)
+        # Looked up once: each crossing computes a key from its canonical JSON text.
+        self._from_text: list[Callable[[dict[str, Any], str], str] | None] = [
+            getattr(m.key, "from_text", None) for m in self.matchers]
         self.live = tuple(live)
         self.frozen = tuple(frozen)
         self.allow_playback_repeats = allow_playback_repeats
@@ -226,29 +255,57 @@ class Engine:
             strategy = self._default
         # Matching needs the request as it was recorded, i.e. redacted. Most requests hold
         # nothing to redact, which a look at their canonical JSON proves; the keys then come
-        # from that same text and the redacted copy is only made if a crossing goes live.
+        # from that same text, and a live crossing records the request as it is (every
+        # caller hands over a request of its own making: a bound call, a canonical HTTP
+        # request). Otherwise the redacted copy is matched and recorded.
         text: str | None = None
-        if strategy != "live" and self._unchanged is not None:
-            text = canonical_json(request)
+        if self._unchanged is not None:
+            text = _canonical(request)
             if not self._unchanged(text):
                 text = None
         if text is None:
             request = self.redact(request)
-        keys = _Keys(self, request, text)
         with self._lock:
+            key: str | None = None
+            found: Interaction | None = None
+            from_text = self._from_text[0]
+            if strategy != "live" and text is not None and from_text is not None and (
+                    self._trusted):
+                # The usual replay, inline: the recording stored under this request's key
+                # is the very request recorded. Anything else takes the general path.
+                key = from_text(request, text)
+                queue = self._index[0].get((kind, boundary, key)) if self._index else None
+                if queue:
+                    played = self._played
+                    while queue and played[queue[0]]:
+                        queue.popleft()
+                    if queue and self.recordings[queue[0]].request == request:
+                        pos = queue.popleft()
+                        played[pos] = True
+                        if self.allow_playback_repeats:
+                            self._last[0][(kind, boundary, key)] = pos
+                        found = self.recordings[pos]
+            keys: _Keys | None = None
             if strategy != "live":
-                found = self._take(kind, boundary, keys)
+                if found is None:
+                    keys = _Keys(self, request, text, key)
+                    found = self._take(kind, boundary, keys)
                 if found is not None:
-                    _note(len(self._timeline))
+                    position = len(self._timeline)
+                    if _spans.get():
+                        _note(position)
                     self._timeline.append(found)
                     self.replayed += 1
-                    self.tokens_saved += _tokens(found.usage)
-                    return Decision("replay", interaction=found)
-                request = keys.redacted()
+                    if found.usage:
+                        self.tokens_saved += _tokens(found.usage)
+                    return Decision("replay", found)
                 if strategy == "replay":
+                    assert keys is not None
                     error = self._unmatched(kind, boundary, request, keys.all())
                     self.unmatched.append(error)
                     raise error
+            if keys is None:
+                keys = _Keys(self, request, text, key)
             position = len(self._timeline)
             self._timeline.append(None)
             pending = Pending(self, position, kind, boundary, request, keys[0], list(tags))
@@ -456,22 +513,28 @@ class Engine:
         """The first unplayed recording under the first key of the chain that has one.
         While stored keys are trusted, only the first matcher is tried, and None also
         means a stored key proved stale (``_take`` then re-indexes and asks again)."""
-        for m in range(len(self.matchers)):
+        index, played, trusted = self._index, self._played, self._trusted
+        if index is None:
+            return None
+        for m, by_key in enumerate(index):
             full = (kind, boundary, keys[m])
-            queue = self._index[m].get(full) if self._index is not None else None
+            queue = by_key.get(full)
             while queue:
                 pos = queue[0]
-                if self._played[pos]:
+                if played[pos]:
                     queue.popleft()
                     continue
-                if m == 0 and self._trusted and not self._verified(pos, keys):
+                if m == 0 and trusted and not (
+                        # The usual case, inline: the very request that was recorded.
+                        (type(keys) is _Keys and keys.request == self.recordings[pos].request)
+                        or self._verified(pos, keys)):
                     return None
                 queue.popleft()
-                self._played[pos] = True
+                played[pos] = True
                 if self.allow_playback_repeats:
                     self._last[m][full] = pos
                 return self.recordings[pos]
-            if self._trusted:
+            if trusted:
                 return None  # the rest of the chain only after re-indexing
         return None
 
@@ -511,7 +574,8 @@ class _Keys:
 
     __slots__ = ("_engine", "_keys", "_redacted", "_text", "request")
 
-    def __init__(self, engine: Engine, request: dict[str, Any], text: str | None) -> None:
+    def __init__(self, engine: Engine, request: dict[str, Any], text: str | None,
+                 first: str | None = None) -> None:
         self._engine = engine
         self.request = request
         # Not None: `request` is unredacted, but redaction would not change it, and this
@@ -519,6 +583,7 @@ class _Keys:
         self._text = text
         self._redacted: dict[str, Any] | None = None if text is not None else request
         self._keys: list[str | None] = [None] * len(engine.matchers)
+        self._keys[0] = first  # the first matcher's key, when already computed
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -526,13 +591,12 @@ class _Keys:
     def __getitem__(self, m: int) -> str:
         key = self._keys[m]
         if key is None:
-            matcher = self._engine.matchers[m]
-            from_text = getattr(matcher.key, "from_text", None)
+            from_text = self._engine._from_text[m]
             if self._text is not None and from_text is not None:
                 key = from_text(self.request, self._text)
             else:
                 # A user's key function gets the redacted copy, as it always does.
-                key = matcher.key(self.redacted())
+                key = self._engine.matchers[m].key(self.redacted())
             self._keys[m] = key
         return key
 

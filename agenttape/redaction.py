@@ -144,6 +144,11 @@ _EMAIL_RULE = (
     r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
 )
 
+# unchanged_json() looks for these instead of a rule's gate where the gate is a common
+# pair of letters: "gh" is in most English text, a GitHub token starts "gh" + one of
+# "pousr" + "_" (the github_token rule below).
+_FAST_GATES = {"gh": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_")}
+
 # Shortest string any gated built-in pattern can match except an e-mail ("xoxb-" + 10);
 # shorter strings (most of a request: roles, model names, ids) skip the gate tests.
 _MIN_TOKEN_LEN = 15
@@ -172,6 +177,7 @@ _Edit = tuple[int, int, str, str]
 
 # Where base64 payloads sit in recorded data (storage uses the same key for its assets).
 _B64_KEY = "body_b64"
+_B64_NEEDLE = f'"{_B64_KEY}"'
 
 
 def _norm_key(key: str) -> str:
@@ -299,9 +305,25 @@ class Redactor:
             self._query_needles = re.compile(
                 "[?&](?:" + "|".join(map(re.escape, sorted(self._query_denylist))) + ")="
             )
-        self._literals = tuple(sorted({
-            gate for _n, gates, rx in self._rules if rx is not self._embedded for gate in gates
-        }))
+        gates = {
+            refined for _n, gates, rx in self._rules if rx is not self._embedded
+            for gate in gates for refined in _FAST_GATES.get(gate, (gate,))
+        }
+        # A gate holding another ("sk-ant-" holds "sk-") can only be found where that one is.
+        self._literals = tuple(sorted(
+            gate for gate in gates if not any(g != gate and g in gate for g in gates)))
+        # Gates sharing their first two characters ("ghp_", "gho_"...) are looked for only
+        # where their common start is: (start, gates), no gates when the start is a gate.
+        groups: dict[str, list[str]] = {}
+        for gate in self._literals:
+            groups.setdefault(gate[:2], []).append(gate)
+        literal_groups: list[tuple[str, tuple[str, ...]]] = []
+        for group in groups.values():
+            start = group[0]
+            while not all(gate.startswith(start) for gate in group):
+                start = start[:-1]
+            literal_groups.append((start, () if start in group else tuple(group)))
+        self._literal_groups = tuple(literal_groups)
 
     @classmethod
     def from_config(cls, redact_cfg: Any) -> Redactor:
@@ -338,19 +360,31 @@ class Redactor:
         """
         if not self.enabled:
             return True
-        if self._user or self._key_needles is None or f'"{_B64_KEY}"' in text:
+        if self._user or self._key_needles is None or _B64_NEEDLE in text:
             return False
-        if any(literal in text for literal in self._literals):
-            return False
+        for first, group in self._literal_groups:
+            if first in text:
+                if not group:
+                    return False
+                for literal in group:
+                    if literal in text:
+                        return False
         folded = text.lower().replace("_", "-")
-        if self._key_needles.search(folded) or self._embedded_in(folded):
-            return False
+        # Both searches below look for a denylisted name, and every name holds a core: a
+        # text without any core (most tool calls) skips them.
+        for core in self._cores:
+            if core in folded:
+                if self._key_needles.search(folded) or self._embedded_in(folded):
+                    return False
+                break
         if "://" in text:
             # A URL's password or a denylisted query parameter; an encoded name (%, +)
             # is left to redact() itself.
-            if self._query_needles is None or any(c in text for c in "@%+"):
+            if self._query_needles is None or "@" in text or "%" in text or "+" in text:
                 return False
-            return self._query_needles.search(folded) is None
+            # A query parameter follows a "?", so the search starts at the first one.
+            start = folded.find("?")
+            return start < 0 or self._query_needles.search(folded, start) is None
         return True
 
     def is_denylisted(self, key: str) -> bool:

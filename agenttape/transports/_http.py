@@ -13,9 +13,12 @@ import base64
 import codecs
 import functools
 import json
+import operator
+import re
+import threading
 import warnings
 import zlib
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -93,13 +96,17 @@ class HttpCall:
 
 # -- requests --------------------------------------------------------------------------
 
-def _is_secret_header(name: str, session: Session | None) -> bool:
+def _secret_names(session: Session | None) -> frozenset[str]:
+    """The session's denylisted names (lower-case, ``_`` folded to ``-``)."""
     redactor = session.redactor if session is not None else None
-    if redactor is not None:
-        return redactor.is_denylisted(name)
+    return redactor.denylist if redactor is not None else _default_secret_names()
+
+
+@functools.cache
+def _default_secret_names() -> frozenset[str]:
     from ..redaction import DEFAULT_DENYLIST
 
-    return name.replace("_", "-") in {k.replace("_", "-") for k in DEFAULT_DENYLIST}
+    return frozenset(k.lower().replace("_", "-") for k in DEFAULT_DENYLIST)
 
 
 def _split_url(url: str) -> tuple[str, str, str, list[tuple[str, str]]]:
@@ -125,6 +132,52 @@ def _canonical_netloc(scheme: str, netloc: str) -> str:
     return host if port is None or port == _DEFAULT_PORTS.get(scheme) else f"{host}:{port}"
 
 
+# A session talks to a handful of hosts and paths; only the query changes from call to
+# call (and often not even that: an LLM API has none).
+@functools.lru_cache(maxsize=1024)
+def _split_base(url: str) -> tuple[str, str, str, str]:
+    """``(scheme, netloc, path, canonical URL)`` of a URL without query or fragment."""
+    scheme, netloc, path, _ = _split_url(url)
+    return scheme, netloc, path, urlunsplit((scheme, netloc, path, "", ""))
+
+
+# A query that parse_qsl and quote() would give back unchanged: names and values of
+# unreserved characters only (no "%", "+", "=" in a value, empty field or fragment).
+_SIMPLE_QUERY = re.compile(
+    r"[\w.~-]+(?:=[\w.~-]*)?(?:&[\w.~-]+(?:=[\w.~-]*)?)*", re.ASCII).fullmatch
+
+
+def _target(url: str, secrets: frozenset[str]) -> tuple[str, str, list[tuple[str, str]], str]:
+    """``(netloc, path, query pairs, canonical URL)``: the pairs sorted by name, secret ones
+    (``secrets`` or :data:`_QUERY_SECRETS`) dropped."""
+    base, _, query = url.partition("?")
+    simple = "#" not in url and (not query or _SIMPLE_QUERY(query) is not None)
+    if simple:
+        _, netloc, path, prefix = _split_base(base)
+        pairs: list[tuple[str, str]] = []
+        if query:
+            for field in query.split("&"):
+                name, _, value = field.partition("=")
+                pairs.append((name, value))
+    else:
+        scheme, netloc, path, pairs = _split_url(url)
+        prefix = urlunsplit((scheme, netloc, path, "", ""))
+    kept: list[tuple[str, str]] = []
+    for k, v in pairs:
+        lowered = k.lower()
+        if lowered not in _QUERY_SECRETS and lowered.replace("_", "-") not in secrets:
+            kept.append((k, v))
+    pairs = sorted(kept, key=_first)  # stable: a repeated name keeps its values' order
+    if not pairs:
+        return netloc, path, pairs, prefix
+    if simple:  # quote() would leave these characters as they are
+        return netloc, path, pairs, prefix + "?" + "&".join([f"{k}={v}" for k, v in pairs])
+    return netloc, path, pairs, prefix + "?" + urlencode(pairs, quote_via=quote)
+
+
+_first = operator.itemgetter(0)
+
+
 def _headers_dict(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, value in pairs:
@@ -137,7 +190,10 @@ def body_fields(body: bytes, content_type: str, *, form: bool = True) -> dict[st
     """``{json|form|text|body_b64: ...}`` for a body, or ``{}`` when there is none."""
     if not body:
         return {}
-    media = content_type.split(";", 1)[0].strip().lower()
+    return _body_fields(body, content_type.split(";", 1)[0].strip().lower(), form=form)
+
+
+def _body_fields(body: bytes, media: str, *, form: bool = True) -> dict[str, Any]:
     if media.endswith("json") or (not media and body.lstrip()[:1] in (b"{", b"[")):
         try:
             return {"json": json.loads(body)}
@@ -176,20 +232,95 @@ def _fixed_multipart(content_type: str, body: bytes) -> tuple[str, bytes]:
 _identify = functools.lru_cache(maxsize=1024)(llm.identify)
 
 
+class _Bounded:
+    """A dict of at most ``size`` entries, the oldest dropped first; shared by threads."""
+
+    __slots__ = ("_data", "_lock", "_size")
+
+    def __init__(self, size: int) -> None:
+        self._data: dict[Any, Any] = {}
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        return self._data.get(key)
+
+    def put(self, key: Any, value: Any) -> None:
+        with self._lock:
+            if key not in self._data and len(self._data) >= self._size:
+                del self._data[next(iter(self._data))]
+            self._data[key] = value
+
+
+class _HeaderView:
+    """What a request's headers mean to agenttape, worked out once per distinct set."""
+
+    __slots__ = ("accept_sse", "all", "ascii", "content_type", "kept", "media", "multipart")
+
+    def __init__(self, pairs: Iterable[tuple[str, str]], secrets: frozenset[str]) -> None:
+        pairs = [p for p in pairs if p[0].lower() != "content-length"]
+        # Only an ASCII set is cached: its bytes read the same in any encoding a client
+        # may decode headers with, so equal raw pairs always mean equal text.
+        self.ascii = all(isinstance(n, str) and isinstance(v, str) and n.isascii()
+                         and v.isascii() for n, v in pairs)
+        # `all` is read only (never handed out); `kept` is copied into each request.
+        self.all = _headers_dict(pairs)
+        self.content_type: str = self.all.get("content-type", "")
+        self.media = self.content_type.split(";", 1)[0].strip().lower()
+        self.multipart = self.content_type.lower().startswith("multipart/")
+        self.accept_sse = "text/event-stream" in self.all.get("accept", "")
+        self.kept = {
+            name: value for name, value in sorted(self.all.items())
+            if name not in _TRANSPORT_HEADERS and name not in _IDENTITY_HEADERS
+            and not name.startswith("x-stainless-")
+            and name.replace("_", "-") not in secrets
+        }
+
+
+# Requests of a session carry the same few header sets (the client's defaults, an SDK's
+# headers) and differ in their body; each set is canonicalised once. Keyed by the exact
+# header pairs (less content-length, which is never part of a recording) and the secret
+# names in force: the same key always yields the same view.
+_HEADER_VIEWS = _Bounded(256)
+
+HeaderPairs = Iterable[tuple[str, str]]
+
+
+def _header_view(headers: HeaderPairs | Callable[[], HeaderPairs], key: Hashable | None,
+                 secrets: frozenset[str]) -> _HeaderView:
+    if key is not None:
+        view: _HeaderView | None = _HEADER_VIEWS.get((key, secrets))
+        if view is not None:
+            return view
+    view = _HeaderView(headers() if callable(headers) else headers, secrets)
+    # A multipart body's boundary is random, so its content-type never repeats.
+    if key is not None and view.ascii and not view.multipart:
+        _HEADER_VIEWS.put((key, secrets), view)
+    return view
+
+
 def build_request(session: Session | None, method: str, url: str,
-                  headers: Iterable[tuple[str, str]], body: bytes) -> HttpCall:
-    """Canonicalise one outgoing request (DESIGN §5)."""
+                  headers: HeaderPairs | Callable[[], HeaderPairs], body: bytes, *,
+                  headers_key: Hashable | None = None) -> HttpCall:
+    """Canonicalise one outgoing request (DESIGN §5).
+
+    ``headers`` are ``(name, value)`` pairs, or a function returning them. With
+    ``headers_key``, a value that identifies those pairs exactly whatever the
+    ``content-length`` among them, the function is only called for a set not seen lately.
+    """
     config = session.config if session is not None else None
+    secrets = _secret_names(session)
     method = method.upper()
-    scheme, netloc, path, pairs = _split_url(url)
-    all_headers = _headers_dict(headers)
-    content_type = all_headers.get("content-type", "")
-    if content_type.lower().startswith("multipart/"):
+    netloc, path, pairs, canonical_url = _target(url, secrets)
+    view = _header_view(headers, headers_key, secrets)
+    content_type, media, all_headers = view.content_type, view.media, view.all
+    kept = dict(view.kept)
+    if view.multipart:
         content_type, body = _fixed_multipart(content_type, body)
-        all_headers["content-type"] = content_type
-    accept_sse = "text/event-stream" in all_headers.get("accept", "")
-    pairs = [(k, v) for k, v in pairs if k.lower() not in _QUERY_SECRETS
-             and not _is_secret_header(k.lower(), session)]
+        media = content_type.split(";", 1)[0].strip().lower()
+        all_headers = {**all_headers, "content-type": content_type}
+        if "content-type" in kept:
+            kept["content-type"] = content_type
     provider = _identify(netloc, path, tuple(config.llm_hosts) if config is not None else ())
     if provider is not None:
         parsed: Any = None
@@ -207,22 +338,16 @@ def build_request(session: Session | None, method: str, url: str,
                 override_body = json.dumps(changed, ensure_ascii=False).encode("utf-8")
         fields = {} if isinstance(parsed, dict) else body_fields(body, content_type)
         _, request = llm.llm_request(
-            provider, method=method, path=path, query=sorted(pairs, key=lambda p: p[0]),
+            provider, method=method, path=path, query=pairs,
             headers=all_headers, body=parsed, body_fields=fields,
         )
-        stream = accept_sse or llm.wants_stream(provider, path, parsed)
+        stream = view.accept_sse or llm.wants_stream(provider, path, parsed)
         return HttpCall("llm", provider.name, request, stream, override_body, provider,
                         method, url)
-    query = urlencode(sorted(pairs, key=lambda p: p[0]), quote_via=quote)
-    canonical_url = urlunsplit((scheme, netloc, path, query, ""))
-    kept = {
-        name: value for name, value in sorted(all_headers.items())
-        if name not in _TRANSPORT_HEADERS and name not in _IDENTITY_HEADERS
-        and not name.startswith("x-stainless-") and not _is_secret_header(name, session)
-    }
-    request = {"method": method, "url": canonical_url, "headers": kept,
-               **body_fields(body, content_type)}
-    return HttpCall("http", netloc, request, accept_sse, None, None, method, url)
+    request = {"method": method, "url": canonical_url, "headers": kept}
+    if body:
+        request.update(_body_fields(body, media))
+    return HttpCall("http", netloc, request, view.accept_sse, None, None, method, url)
 
 
 # -- responses -------------------------------------------------------------------------
@@ -496,16 +621,19 @@ class ReplayParts:
 
     def chunks(self) -> Iterator[bytes]:
         """The body as the wire would carry it: one piece per recorded event or chunk."""
+        body = self.body
+        if not self.is_stream and len(body) <= _REPLAY_PIECE:
+            # Most bodies: one piece, handed out without a generator to step through.
+            return iter((bytes(body) if isinstance(body, bytearray) else body,) if body else ())
+        return self._pieces()
+
+    def _pieces(self) -> Iterator[bytes]:
         if not self.is_stream:
-            body = self.body
-            if len(body) > _REPLAY_PIECE:
-                # A large body (decoded into a bytearray) goes out in bytes pieces, the way
-                # the wire would deliver it, without a whole second copy.
-                view = memoryview(body)
-                for start in range(0, len(body), _REPLAY_PIECE):
-                    yield bytes(view[start:start + _REPLAY_PIECE])
-            elif body:
-                yield bytes(body) if isinstance(body, bytearray) else body
+            # A large body (decoded into a bytearray) goes out in bytes pieces, the way the
+            # wire would deliver it, without a whole second copy.
+            view = memoryview(self.body)
+            for start in range(0, len(view), _REPLAY_PIECE):
+                yield bytes(view[start:start + _REPLAY_PIECE])
             return
         for position, item in enumerate(self.events or ()):
             try:
@@ -533,6 +661,10 @@ def _header_pairs(headers: Any) -> list[tuple[str, str]]:
     # `dict` first: the ABC check alone costs as much as the loop for a few headers.
     if isinstance(headers, (dict, Mapping)):
         for name, value in headers.items():
+            if type(name) is str and type(value) is str:  # nearly always: no conversions
+                if name.lower() not in _WIRE_HEADERS:
+                    pairs.append((name, value))
+                continue
             if str(name).lower() in _WIRE_HEADERS:
                 continue
             values = value if isinstance(value, list) else [value]
@@ -665,7 +797,7 @@ class ReplayStream:
         self._parts = parts
 
     def __iter__(self) -> Iterator[bytes]:
-        yield from self._parts.chunks()
+        return self._parts.chunks()
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         for chunk in self._parts.chunks():

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 __all__ = ["AgentTapeTransport", "transport"]
 
 _KEPT_EXTENSIONS = ("http_version", "reason_phrase")
+# Left out of a header set's cache key, as spelled by httpx and by hand; any other spelling
+# only makes a key that misses the cache (the header is dropped either way).
+_CONTENT_LENGTH = frozenset({b"Content-Length", b"content-length", b"CONTENT-LENGTH"})
 
 
 class _Lib:
@@ -80,13 +83,19 @@ def _replayed(lib: _Lib, request: Any, call: _http.HttpCall, recording: Interact
             raise cls(message, request=request)
         raise rebuild_error(recording.error)
     parts = _http.replay_parts(recording, call, cassette=cassette)
-    # httpx encodes str headers as ASCII; a recorded value it decoded from UTF-8 goes back
-    # as those bytes.
-    headers: list[tuple[Any, Any]] = [
-        (name, value) if name.isascii() and value.isascii()
-        else (name.encode("utf-8", "replace"), value.encode("utf-8", "replace"))
-        for name, value in parts.headers
-    ]
+    headers: list[tuple[Any, Any]] = parts.headers
+    for name, value in headers:
+        if not (name.isascii() and value.isascii()):
+            # httpx encodes str headers as ASCII; a recorded value it decoded from UTF-8
+            # goes back as those bytes.
+            headers = [
+                (name, value) if name.isascii() and value.isascii()
+                else (name.encode("utf-8", "replace"), value.encode("utf-8", "replace"))
+                for name, value in parts.headers
+            ]
+            break
+    else:
+        headers = list(headers)  # parts.headers stay as replay_parts made them
     if not parts.is_stream:
         headers.append(("content-length", str(len(parts.body))))
     return lib.module.Response(parts.status, headers=headers, stream=lib.replay_stream(parts),
@@ -173,8 +182,12 @@ class _Transport:
         """The engine's decision: None (pass through), a replayed response, or a live
         ``(call, pending, outgoing request)``."""
         assert session.engine is not None
+        headers = request.headers
+        # Decoding the headers costs more than canonicalising the rest of the request; the
+        # raw pairs identify the set, which is only decoded when not seen lately.
+        key = tuple([pair for pair in headers.raw if pair[0] not in _CONTENT_LENGTH])
         call = _http.build_request(session, request.method, str(request.url),
-                                   request.headers.multi_items(), body)
+                                   headers.multi_items, body, headers_key=key)
         decision = session.engine.decide(call.kind, call.boundary, call.request)
         if decision.interaction is not None:
             return _replayed(lib, request, call, decision.interaction, session.path)

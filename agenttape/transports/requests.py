@@ -51,8 +51,11 @@ class _Adapter(HTTPAdapter):
         if session is None or session.engine is None or not session.active:
             return self._real(request, options)  # outside a session: plain requests
         body = _body_bytes(request.body)
+        # Each distinct header set (content-length apart) is canonicalised once, see
+        # _http.build_request.
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() != "content-length"]
         call = _http.build_request(session, request.method or "GET", request.url or "",
-                                   request.headers.items(), body)
+                                   headers, body, headers_key=tuple(headers))
         decision = session.engine.decide(call.kind, call.boundary, call.request)
         if decision.interaction is not None:
             return self._replay(request, call, decision.interaction, session.path)
