@@ -30,29 +30,8 @@ Action = Literal["replay", "live", "passthrough"]
 Key = tuple[str, str, str]
 
 
-def _canonical_encoder() -> Callable[[Any], str]:
-    """:func:`~agenttape.matchers.canonical_json`: the same text, without its set-up.
-
-    ``JSONEncoder.encode`` builds a new C encoder, a closure and a circular-reference table
-    on every call, about a third of the cost of a small request's JSON. This C encoder is
-    built once, without the table: a shared table would not be thread-safe, and requests
-    come from ``to_plain`` or a JSON parser, which cannot produce a cycle (a cycle would
-    still end in a ``RecursionError``, never a wrong key).
-    """
-    from json import encoder
-
-    make = getattr(encoder, "c_make_encoder", None)
-    if make is None:  # no C accelerator (PyPy): the stdlib path is the reference
-        return canonical_json
-    encode = make(None, str, encoder.encode_basestring, None, ":", ",", True, False, True)
-
-    def canonical(value: Any) -> str:
-        return "".join(encode(value, 0))
-
-    return canonical
-
-
-_canonical = _canonical_encoder()
+# The request's canonical JSON, the text its match keys and the redaction check use.
+_canonical = canonical_json
 
 
 # Set while a boundary's real body runs: nested crossings pass through unrecorded, so the
@@ -133,18 +112,27 @@ class Pending:
         error: dict[str, Any] | None = None,
         usage: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
+        fresh: bool = False,
     ) -> Interaction:
-        """Store the outcome. Later calls are ignored (``close()`` may run twice)."""
+        """Store the outcome. Later calls are ignored (``close()`` may run twice).
+
+        ``fresh``: ``response`` was built for this call and nothing else holds it, so when
+        redaction provably changes nothing it is stored as it is rather than copied.
+        """
         latency = round((_time.perf_counter() - self.started) * 1000, 3)
         redact = self.engine.redact
-        # A stream's pieces are redacted together: a key may be cut across two events.
-        redact_response = (self.engine.redact_stream if metadata and metadata.get("stream")
-                           else redact)
+        if error is not None:
+            response = None
+        elif metadata and metadata.get("stream"):
+            # A stream's pieces are redacted together: a key may be cut across two events.
+            response = self.engine.redact_stream(response)
+        elif not (fresh and self.engine.redaction_keeps(response)):
+            response = redact(response)
         interaction = Interaction(
             index=self.position,
             kind=self.kind,
             request=self.request,
-            response=None if error is not None else redact_response(response),
+            response=response,
             error=redact(error) if error is not None else None,
             match_key=self.match_key,
             latency_ms=latency,
@@ -242,6 +230,18 @@ class Engine:
         """Whether live crossings belong in the cassette itself (vs. a derived file)."""
         return self._default != "replay"
 
+    def redaction_keeps(self, value: Any) -> bool:
+        """Whether redacting ``value`` (a response) would leave it as it is: one C-encoded
+        JSON text and a few substring tests, where redaction walks the whole value."""
+        if self._unchanged is None:
+            return False
+        if isinstance(value, dict) and "body_b64" in value:
+            return False  # binary: redaction searches the decoded bytes (maybe a Blob)
+        try:
+            return self._unchanged(_canonical(value))
+        except (RecursionError, ValueError):
+            return False  # let redaction itself report what it makes of the value
+
     def decide(self, kind: str, boundary: str, request: dict[str, Any], *,
                tags: Sequence[str] = ()) -> Decision:
         """Replay a recording, or hand back a :class:`Pending` for a live crossing."""
@@ -335,7 +335,8 @@ class Engine:
             raise
         finally:
             _inside.reset(token)
-        decision.pending.finish(response=to_plain(value) if to_plain else value, usage=usage)
+        decision.pending.finish(response=to_plain(value) if to_plain else value, usage=usage,
+                                 fresh=to_plain is not None)
         return value
 
     async def acall(self, kind: str, boundary: str, request: dict[str, Any],
@@ -359,7 +360,8 @@ class Engine:
             raise
         finally:
             _inside.reset(token)
-        decision.pending.finish(response=to_plain(value) if to_plain else value, usage=usage)
+        decision.pending.finish(response=to_plain(value) if to_plain else value, usage=usage,
+                                 fresh=to_plain is not None)
         return value
 
     def timeline(self) -> list[Interaction]:

@@ -163,23 +163,33 @@ JSON_VALUES = st.recursive(
     max_leaves=25)
 
 
+def _reference_json(value: Any, *, sort_keys: bool = True) -> str:
+    """What the built-once C encoders (agenttape._fastjson) must reproduce."""
+    return json.dumps(value, sort_keys=sort_keys, separators=(",", ":"), ensure_ascii=False,
+                      default=str)
+
+
 @settings(max_examples=400, deadline=None)
 @given(JSON_VALUES)
-def test_engine_canonical_json_is_canonical_json(value: Any) -> None:
-    assert _canonical(value) == canonical_json(value)
+def test_canonical_json_is_the_stdlib_text(value: Any) -> None:
+    assert canonical_json(value) == _reference_json(value)
+    assert _canonical(value) == _reference_json(value)
+    assert _http._compact_json(value) == _reference_json(value, sort_keys=False)
 
 
-def test_engine_canonical_json_of_other_values() -> None:
+def test_canonical_json_of_other_values() -> None:
     class Odd:
         def __str__(self) -> str:
             return "odd"
 
     value = {"b": (1, 2), "a": Odd(), "c": {"z": float("inf"), "y": "é\n\"\\"}}
-    assert _canonical(value) == canonical_json(value)
+    assert canonical_json(value) == _reference_json(value)
+    for text in ("plain", "é\n\"", ""):
+        assert canonical_json(text) == _reference_json(text)
     with pytest.raises(TypeError):
         canonical_json({1: "a", "b": 2})
-    with pytest.raises(TypeError):
-        _canonical({1: "a", "b": 2})
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        _http._compact_json({"a": Odd()})
 
 
 # -- the redaction check -------------------------------------------------------------------
@@ -307,3 +317,43 @@ def test_non_ascii_header_sets_match_by_their_text(llm_server: LLMServer) -> Non
         with pytest.raises(agenttape.UnmatchedInteractionError):
             get(client, "Zoé")
         assert get(client, "Zoë").status_code == 200
+
+
+# -- recording: a response redaction provably leaves alone is stored without a copy ------
+
+SHARED: dict[str, Any] = {"items": [1, 2], "note": "plain"}
+
+
+@agenttape.tool
+def shared_result(q: str) -> dict[str, Any]:
+    return SHARED
+
+
+def test_a_recorded_result_is_not_the_object_the_tool_returned() -> None:
+    with agenttape.use_cassette("fresh", mode="record") as session:
+        result = shared_result("a")
+        result["items"].append(3)  # the caller's object, changed before the write
+        result["note"] = "changed"
+    SHARED.update(items=[1, 2], note="plain")
+    stored = agenttape.read_cassette(session.path).interactions[0].response
+    assert stored == {"items": [1, 2], "note": "plain"}
+
+
+@agenttape.tool
+def leaky_result(kind: str) -> dict[str, Any]:
+    return {
+        "email": {"contact": "ops@example.com"},
+        "key": {"text": "key sk-test-SECRETabcdefghijklmnopqrstuvw"},
+        "url": {"next": "https://bob:pa55word@example.com/x"},
+        "query": {"next": "https://api.example.com/x?api_key=abc123"},
+        "denylisted": {"password": "hunter2"},
+    }[kind]
+
+
+@pytest.mark.parametrize("kind", ["email", "key", "url", "query", "denylisted"])
+def test_a_response_holding_a_secret_is_still_redacted(kind: str) -> None:
+    with agenttape.use_cassette("leaky", mode="record") as session:
+        leaky_result(kind)
+    text = Path(session.path).read_text()
+    for secret in ("ops@example.com", "sk-test-SECRET", "pa55word", "abc123", "hunter2"):
+        assert secret not in text, (kind, text)

@@ -25,6 +25,7 @@ from urllib.parse import SplitResult, parse_qsl, quote, urlencode, urlsplit, url
 import attrs
 
 from .. import _b64
+from .._fastjson import compact
 from . import llm
 from .sse import SseEvent, SseParser, serialize_events
 
@@ -600,7 +601,7 @@ class BodyRecorder(_Recorder):
         self.done = True
         chunks, self._chunks = self._chunks, []
         response, usage, metadata = pieces_record(self.call, self.status, self.headers, chunks)
-        self.pending.finish(response=response, usage=usage, metadata=metadata)
+        self.pending.finish(response=response, usage=usage, metadata=metadata, fresh=True)
 
 
 # -- replay ----------------------------------------------------------------------------
@@ -674,13 +675,13 @@ def _header_pairs(headers: Any) -> list[tuple[str, str]]:
 
 _REPLAY_PIECE = 1024 * 1024
 
-# json.dumps with options builds an encoder per call; a replayed body is encoded per request.
-_COMPACT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+# A replayed JSON body is encoded on every request (agenttape._fastjson says why so).
+_compact_json = compact(sort_keys=False)
 
 
 def _body_bytes(fields: Mapping[str, Any]) -> bytes | bytearray:
     if "json" in fields:
-        return _COMPACT_JSON.encode(fields["json"]).encode()
+        return _compact_json(fields["json"]).encode()
     if isinstance(fields.get("text"), str):
         return str(fields["text"]).encode("utf-8")
     blob = fields.get("body_b64")

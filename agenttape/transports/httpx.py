@@ -117,7 +117,7 @@ def _finish_read(lib: _Lib, call: _http.HttpCall, pending: Any, request: Any,
                if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
     value, usage, metadata = _http.response_record(call, response.status_code, headers,
                                                    response.content)
-    pending.finish(response=value, usage=usage, metadata=metadata)
+    pending.finish(response=value, usage=usage, metadata=metadata, fresh=True)
     extensions = {k: v for k, v in response.extensions.items() if k in _KEPT_EXTENSIONS}
     return lib.module.Response(response.status_code, headers=headers, content=response.content,
                                request=request, extensions=extensions)

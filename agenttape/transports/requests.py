@@ -148,7 +148,7 @@ def _finish(pending: Pending, call: _http.HttpCall, status: int,
     pairs = [(k, v) for k, v in headers if k.lower() != "content-encoding"]
     if exhausted and not _http.is_streamed_response(pairs):
         response, usage, metadata = _http.pieces_record(call, status, pairs, chunks)
-        pending.finish(response=response, usage=usage, metadata=metadata)
+        pending.finish(response=response, usage=usage, metadata=metadata, fresh=True)
         return
     recorder = _http.StreamRecorder(call, pending, status, pairs)
     for chunk in chunks:
