@@ -187,6 +187,11 @@ def _headers_dict(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     return out
 
 
+def _header_value(pairs: Iterable[tuple[str, str]], name: str) -> str:
+    """``_headers_dict(pairs).get(name, "")`` without building the dict (per response)."""
+    return ", ".join([value for key, value in pairs if key.lower() == name])
+
+
 def body_fields(body: bytes, content_type: str, *, form: bool = True) -> dict[str, Any]:
     """``{json|form|text|body_b64: ...}`` for a body, or ``{}`` when there is none."""
     if not body:
@@ -370,7 +375,7 @@ def _response_headers(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
 
 def is_streamed_response(headers: Iterable[tuple[str, str]]) -> bool:
     """Whether a response body is a stream to tee rather than a body to read whole."""
-    media = _headers_dict(headers).get("content-type", "").split(";")[0].strip().lower()
+    media = _header_value(headers, "content-type").split(";")[0].strip().lower()
     return media in ("text/event-stream", "application/x-ndjson", "application/jsonl")
 
 
@@ -426,7 +431,7 @@ def response_record(call: HttpCall, status: int, headers: Iterable[tuple[str, st
         style = call.provider.style if call.provider else "openai"
         usage = llm.usage_of(style, value) if status < 400 else None
         return value, usage, {"http": {"status_code": status, "headers": kept}}
-    content_type = _headers_dict(header_pairs).get("content-type", "")
+    content_type = _header_value(header_pairs, "content-type")
     response = {"status_code": status, "headers": kept,
                 **body_fields(body, content_type, form=False)}
     return response, None, {}
@@ -457,7 +462,7 @@ def pieces_record(call: HttpCall, status: int, headers: Iterable[tuple[str, str]
 def _maybe_text(chunks: list[bytes], headers: list[tuple[str, str]], kind: str) -> bool:
     """False only for a body that response_record would store as ``body_b64``."""
     first = next((c.lstrip()[:1] for c in chunks if c.strip()), b"")
-    media = _headers_dict(headers).get("content-type", "").split(";", 1)[0].strip().lower()
+    media = _header_value(headers, "content-type").split(";", 1)[0].strip().lower()
     if first in (b"{", b"[") or (kind == "http" and media.endswith("json")):
         return True  # JSON decoding is tried first and accepts UTF-16/32 too
     decoder = codecs.getincrementaldecoder("utf-8")()

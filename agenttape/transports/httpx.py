@@ -123,12 +123,12 @@ def _finish_read(lib: _Lib, call: _http.HttpCall, pending: Any, request: Any,
                                request=request, extensions=extensions)
 
 
-def _tee_body(lib: _Lib, call: _http.HttpCall, pending: Any, response: Any) -> Any:
+def _tee_body(lib: _Lib, call: _http.HttpCall, pending: Any, response: Any,
+              items: list[tuple[str, str]]) -> Any:
     """Record a whole body while handing it to the caller as it arrives (DESIGN §16: a
     large download is never held twice). Only an identity-encoded one: the caller must
     get decoded bytes with no content-encoding header, which needs the whole body."""
-    recorder = _http.BodyRecorder(call, pending, response.status_code,
-                                  response.headers.multi_items())
+    recorder = _http.BodyRecorder(call, pending, response.status_code, items)
     response.stream = lib.body_tee(response.stream, recorder)
     return response
 
@@ -137,9 +137,9 @@ def _identity(response: Any) -> bool:
     return response.headers.get("content-encoding", "").strip().lower() in ("", "identity")
 
 
-def _tee(lib: _Lib, call: _http.HttpCall, pending: Any, response: Any) -> Any:
-    recorder = _http.StreamRecorder(call, pending, response.status_code,
-                                    response.headers.multi_items())
+def _tee(lib: _Lib, call: _http.HttpCall, pending: Any, response: Any,
+         items: list[tuple[str, str]]) -> Any:
+    recorder = _http.StreamRecorder(call, pending, response.status_code, items)
     response.stream = lib.tee_stream(response.stream, recorder)
     return response
 
@@ -205,10 +205,11 @@ class _Transport:
         call, pending, outgoing = plan
         try:
             response = self._real(lib, True).handle_request(outgoing)
-            if _http.is_streamed_response(response.headers.multi_items()):
-                return _tee(lib, call, pending, response)
+            items = response.headers.multi_items()  # decoded once: it is not cached
+            if _http.is_streamed_response(items):
+                return _tee(lib, call, pending, response, items)
             if _identity(response):
-                return _tee_body(lib, call, pending, response)
+                return _tee_body(lib, call, pending, response, items)
             try:
                 response.read()
             finally:
@@ -230,10 +231,11 @@ class _Transport:
         call, pending, outgoing = plan
         try:
             response = await self._real(lib, False).handle_async_request(outgoing)
-            if _http.is_streamed_response(response.headers.multi_items()):
-                return _tee(lib, call, pending, response)
+            items = response.headers.multi_items()
+            if _http.is_streamed_response(items):
+                return _tee(lib, call, pending, response, items)
             if _identity(response):
-                return _tee_body(lib, call, pending, response)
+                return _tee_body(lib, call, pending, response, items)
             try:
                 await response.aread()
             finally:
