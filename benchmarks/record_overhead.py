@@ -3,10 +3,12 @@ made without it, against the loopback stand-in server.
 
 The server runs in its own process (as a real API would be elsewhere), so the client's
 extra work is not also slowing the server down through the GIL. The same traffic as
-``replay_http.py`` is sent by a plain ``httpx.Client()`` and by an
-``httpx.Client(transport=agenttape.transport())`` inside ``use_cassette(mode="record")``;
-the agenttape time is shown for the requests alone and with the session's exit, which
-writes the cassette. Wall-clock, best of several alternating runs.
+``replay_http.py`` is sent by a plain ``httpx.Client()``, by an
+``httpx.Client(transport=agenttape.transport())`` inside ``use_cassette(mode="record")``
+and, for comparison, by a plain client inside VCR.py's ``use_cassette(record_mode="all")``
+with the same ``match_on`` as ``replay_http.py``. Each recorder's time is shown for the
+requests alone and with the cassette's exit, which writes it. Wall-clock, best of several
+alternating runs.
 
     .venv/bin/python benchmarks/record_overhead.py [--quick] [--n 1000] [--runs 5]
 """
@@ -17,10 +19,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from _common import config, header, parser, scratch, table, verdict
-from replay_http import Call, drive, workload
+from replay_http import Call, _vcr, drive, workload
 
 import agenttape
 
@@ -57,10 +60,25 @@ def recorded(calls: list[Call], warm: str, folder: Path) -> tuple[float, float]:
     return requests_done - start, written - start
 
 
+def vcr_recorded(calls: list[Call], warm: str, folder: Path) -> tuple[float, float]:
+    path = folder / "vcr.yaml"
+    path.unlink(missing_ok=True)
+    with httpx.Client() as client:
+        client.get(warm)
+        start = time.perf_counter()
+        with _vcr().use_cassette(str(path), record_mode="all"):
+            drive(client, calls)
+            requests_done = time.perf_counter()
+        written = time.perf_counter()
+    assert path.exists()
+    return requests_done - start, written - start
+
+
 def main() -> None:
     p = parser(__doc__.split("\n")[0])
     p.add_argument("--n", type=int, default=None, help="requests per run (default 1000)")
     p.add_argument("--runs", type=int, default=None, help="runs of each (best is kept)")
+    p.add_argument("--no-vcr", action="store_true", help="leave VCR.py out (it is slow)")
     args = p.parse_args()
     n = args.n or (300 if args.quick else 1000)
     runs = args.runs or (3 if args.quick else 5)
@@ -74,25 +92,35 @@ def main() -> None:
         base = server.stdout.readline().strip()
         calls = workload(base, n)
         warm = f"{base}/json?warm=1"
-        bare, loop, total = [], [], []
+        bare, loop, total, vcr_loop, vcr_total = [], [], [], [], []
         with scratch("record") as tmp:
             for _ in range(runs):
                 bare.append(plain(calls, warm))
                 requests_only, with_write = recorded(calls, warm, tmp)
                 loop.append(requests_only)
                 total.append(with_write)
+                if not args.no_vcr:
+                    requests_only, with_write = vcr_recorded(calls, warm, tmp)
+                    vcr_loop.append(requests_only)
+                    vcr_total.append(with_write)
     finally:
         if server.stdin is not None:
             server.stdin.close()
         server.wait(timeout=30)
 
-    b, r, w = min(bare), min(loop), min(total)
-    print(table(["", "seconds", "ms per request", "overhead"], [
-        ["without agenttape", b, b / n * 1e3, "-"],
-        ["recording, requests only", r, r / n * 1e3, f"{(r / b - 1) * 100:+.1f} %"],
-        ["recording, incl. writing the cassette", w, w / n * 1e3,
-         f"{(w / b - 1) * 100:+.1f} %"],
-    ]))
+    b = min(bare)
+
+    def row(label: str, seconds: float) -> list[Any]:
+        return [label, seconds, seconds / n * 1e3, f"{(seconds / b - 1) * 100:+.1f} %"]
+
+    r, w = min(loop), min(total)
+    rows = [["without agenttape", b, b / n * 1e3, "-"],
+            row("recording, requests only", r),
+            row("recording, incl. writing the cassette", w)]
+    if vcr_loop:
+        rows += [row("VCR.py recording, requests only", min(vcr_loop)),
+                 row("VCR.py recording, incl. writing the cassette", min(vcr_total))]
+    print(table(["", "seconds", "ms per request", "overhead"], rows))
     print()
     print(f"target recording overhead <= 10 % (cassette write included): "
           f"{(w / b - 1) * 100:+.1f} % {verdict(w / b - 1 <= 0.10)}")
