@@ -791,6 +791,7 @@ def test_cache_can_be_turned_off(
 
 
 def test_unwritable_cache_is_ignored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Neither the write (which stores the entry too) nor the reads fail."""
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the cache folder should be")
     monkeypatch.setenv("AGENTTAPE_CACHE_DIR", str(blocker / "parsed"))
