@@ -633,12 +633,24 @@ def _resolve_assets(data: Any, p: Path, *, blobs: bool = False) -> None:
         if isinstance(node, dict):
             ref = node.get(_ASSET_KEY)
             if isinstance(ref, str) and ref.startswith(_ASSET_PREFIX):
-                blob = blobs and len(where) > 2 and where[0] == "interactions" and (
-                    where[2] == "response")
-                _inline_asset(node, ref, folder, where, p, blob=blob)
+                _inline_asset(node, ref, folder, where, p,
+                              blob=blobs and _replayed_by_a_transport(data, where))
             stack.extend((v, (*where, k)) for k, v in node.items() if isinstance(v, dict | list))
         elif isinstance(node, list):
             stack.extend((v, (*where, i)) for i, v in enumerate(node) if isinstance(v, dict | list))
+
+
+def _replayed_by_a_transport(data: Any, where: tuple[str | int, ...]) -> bool:
+    """Whether ``where`` is inside the response of an ``http`` or ``llm`` interaction: the
+    transports replay such a body from its bytes. Anything else (a tool's result) is handed
+    back to the caller as it is stored, so it keeps its base64 text."""
+    if len(where) < 3 or where[0] != "interactions" or where[2] != "response":
+        return False
+    try:
+        interaction = data["interactions"][where[1]]
+    except (KeyError, IndexError, TypeError):
+        return False
+    return isinstance(interaction, dict) and interaction.get("kind") in ("http", "llm")
 
 
 def _inline_asset(

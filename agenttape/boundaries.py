@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import PurePath
 from typing import Any, TypeVar
 
-from ._b64 import Blob
 from ._model import KINDS
 from .session import active_session, use_cassette
 
@@ -77,8 +76,6 @@ def to_plain(value: Any, *, _warn: bool = True) -> Any:
 
 def from_plain(value: Any) -> Any:
     """Undo the one lossy-looking step of :func:`to_plain`: bytes stored as ``body_b64``."""
-    if isinstance(value, dict) and len(value) == 1 and isinstance(value.get("body_b64"), Blob):
-        return bytes(value["body_b64"].data)
     if isinstance(value, dict) and len(value) == 1 and isinstance(value.get("body_b64"), str):
         import base64
         import binascii

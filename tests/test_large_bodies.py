@@ -171,3 +171,43 @@ def test_masking_a_blob_changes_its_digest() -> None:
     blob.mask(1, 3)
     assert blob.data == bytearray(b"a**def")
     assert blob.sha256() == hashlib.sha256(b"a**def").hexdigest() != before
+
+
+def test_binary_chunks_of_a_stream_closed_early_replay_from_their_assets(
+    llm_server: LLMServer,
+) -> None:
+    """A body read in part is stored as its chunks (each an asset here); a session loads
+    them as bytes and the replay hands back exactly the bytes that were read."""
+    url, expected = _body(llm_server, 300_000)
+    with pytest.warns(agenttape.StreamingNotRecordedWarning), agenttape.use_cassette(
+            "early", mode="record") as session, requests.Session() as http:
+        http.mount("http://", agenttape.requests_adapter())
+        response = http.get(url, stream=True)
+        pieces = response.iter_content(100_000)
+        read = next(pieces) + next(pieces)
+        response.close()
+    assert len(list((Path(session.path).parent / "early.assets").iterdir())) >= 2
+    llm_server.stop()
+    with agenttape.use_cassette("early", mode="none"), requests.Session() as http:
+        http.mount("http://", agenttape.requests_adapter())
+        replayed = b"".join(http.get(url, stream=True).iter_content(100_000))
+    assert replayed[:len(read)] == read == expected[:len(read)]
+    assert expected.startswith(replayed)
+
+
+@agenttape.tool
+def attachment(name: str) -> dict[str, object]:
+    return {"name": name, "data": bytes(range(256)) * 100}  # over the assets threshold
+
+
+def test_a_tool_result_from_an_asset_replays_as_it_was_stored() -> None:
+    """Only transports replay a body from its bytes; a tool's result is handed back as
+    stored, so nested bytes come back as the same base64 text, never as a Blob."""
+    with agenttape.use_cassette("tool", mode="record") as session:
+        live = attachment("a.bin")
+    assert (Path(session.path).parent / "tool.assets").is_dir()
+    with agenttape.use_cassette("tool", mode="none"):
+        replayed = attachment("a.bin")
+    text = base64.b64encode(live["data"]).decode()  # type: ignore[arg-type]
+    assert replayed == {"name": "a.bin", "data": {"body_b64": text}}
+    assert type(replayed["data"]["body_b64"]) is str  # type: ignore[index]

@@ -657,8 +657,12 @@ class ReplayParts:
             text = data if isinstance(data, str) else json.dumps(
                 data, ensure_ascii=False, separators=(",", ":"))
             return (text + "\n").encode("utf-8")
-        if isinstance(item, dict) and isinstance(item.get("body_b64"), str):
-            return base64.b64decode(item["body_b64"], validate=True)
+        if isinstance(item, dict):
+            body = item.get("body_b64")
+            if isinstance(body, _b64.Blob):  # a chunk a session loaded from its asset
+                return bytes(body.data)
+            if isinstance(body, str):
+                return base64.b64decode(body, validate=True)
         return str(item).encode("utf-8")
 
 
