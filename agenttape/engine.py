@@ -29,11 +29,6 @@ __all__ = ["Decision", "Engine", "Pending", "Span", "inside_boundary", "open_spa
 Action = Literal["replay", "live", "passthrough"]
 Key = tuple[str, str, str]
 
-
-# The request's canonical JSON, the text its match keys and the redaction check use.
-_canonical = canonical_json
-
-
 # Set while a boundary's real body runs: nested crossings pass through unrecorded, so the
 # outermost boundary is the one that is recorded and replayed.
 _inside: contextvars.ContextVar[bool] = contextvars.ContextVar("agenttape_inside", default=False)
@@ -238,7 +233,7 @@ class Engine:
         if isinstance(value, dict) and "body_b64" in value:
             return False  # binary: redaction searches the decoded bytes (maybe a Blob)
         try:
-            return self._unchanged(_canonical(value))
+            return self._unchanged(canonical_json(value))
         except (RecursionError, ValueError):
             return False  # let redaction itself report what it makes of the value
 
@@ -260,7 +255,7 @@ class Engine:
         # request). Otherwise the redacted copy is matched and recorded.
         text: str | None = None
         if self._unchanged is not None:
-            text = _canonical(request)
+            text = canonical_json(request)
             if not self._unchanged(text):
                 text = None
         if text is None:
