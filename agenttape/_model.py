@@ -134,17 +134,26 @@ def _ordered(order: tuple[str, ...], raw: dict[str, Any]) -> dict[str, Any]:
     return {key: raw[key] for key in order if key in raw}
 
 
-def _make_converter() -> cattrs.Converter:
-    conv = cattrs.Converter(forbid_extra_keys=True, detailed_validation=False)
+def _identity(value: Any) -> Any:
+    return value
 
+
+def _make_converter(*, shallow: bool = False) -> cattrs.Converter:
+    conv = cattrs.Converter(forbid_extra_keys=True, detailed_validation=False)
+    # Shallow: each field's value as it is, containers shared with the interaction.
+    hook = _identity if shallow else None
     inter_unstructure = make_dict_unstructure_fn(
         Interaction,
         conv,
         _cattrs_omit_if_default=True,
         index=override(omit_if_default=False),
         kind=override(omit_if_default=False),
-        request=override(omit_if_default=False),
-        response=override(omit_if_default=False),
+        request=override(omit_if_default=False, unstruct_hook=hook),
+        response=override(omit_if_default=False, unstruct_hook=hook),
+        error=override(unstruct_hook=hook),
+        usage=override(unstruct_hook=hook),
+        tags=override(unstruct_hook=hook),
+        metadata=override(unstruct_hook=hook),
     )
 
     def unstructure_interaction(inter: Interaction) -> dict[str, Any]:
@@ -155,7 +164,8 @@ def _make_converter() -> cattrs.Converter:
         return _ordered(_INTERACTION_ORDER, raw)
 
     conv.register_unstructure_hook(Interaction, unstructure_interaction)
-    cassette_unstructure = make_dict_unstructure_fn(Cassette, conv)
+    cassette_unstructure = make_dict_unstructure_fn(
+        Cassette, conv, meta=override(unstruct_hook=hook))
     conv.register_unstructure_hook(
         Cassette, lambda c: _ordered(_CASSETTE_ORDER, cassette_unstructure(c))
     )
@@ -167,6 +177,15 @@ def _make_converter() -> cattrs.Converter:
 
 
 converter = _make_converter()
+# The writer copies every value into exact JSON types anyway (agenttape._storage), so it
+# starts from this one: the same shape on disk, without first copying every nested value.
+_shallow_converter = _make_converter(shallow=True)
+
+
+def shallow_dict(cassette: Cassette) -> dict[str, Any]:
+    """``cassette.to_dict()`` whose nested values are the cassette's own (not copies)."""
+    result: dict[str, Any] = _shallow_converter.unstructure(cassette)
+    return result
 
 
 def _structure_interaction(

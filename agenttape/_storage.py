@@ -28,7 +28,7 @@ from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from . import _b64
-from ._model import Cassette
+from ._model import Cassette, shallow_dict
 from .errors import CassetteCorruptError, CassetteNotFoundError, ConfigError
 
 if TYPE_CHECKING:
@@ -1015,7 +1015,7 @@ def _plain_tree(
         )
 
     try:
-        return plain(cassette.to_dict())
+        return plain(shallow_dict(cassette))
     except _NotPlain as exc:
         where = _dotted(tuple(exc.where)) or "<root>"
         raise exc.error(f"cannot write cassette {p}: {exc.reason} at {where}") from None

@@ -363,7 +363,10 @@ class Engine:
         """Everything served so far, in start order, indexed from 0."""
         with self._lock:
             items = [i for i in self._timeline if i is not None]
-        return [attrs.evolve(item, index=n) for n, item in enumerate(items)]
+        # Recording in order, an interaction's index is already its place (evolve would
+        # run every validator again, per interaction, while the cassette is written).
+        return [item if item.index == n else attrs.evolve(item, index=n)
+                for n, item in enumerate(items)]
 
     def new_interactions(self) -> list[Interaction]:
         with self._lock:

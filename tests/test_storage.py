@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from agenttape import _storage
-from agenttape._model import Cassette, Interaction
+from agenttape._model import Cassette, Interaction, shallow_dict
 from agenttape._storage import (
     assets_dir,
     cassette_path,
@@ -173,6 +173,22 @@ def test_yaml_round_trip_is_exact(
 def test_json_round_trip_is_exact(tmp_path: Path, cassette: Cassette) -> None:
     path = write_cassette(cassette, tmp_path / "c.json")
     assert read_cassette(path) == cassette
+
+
+@given(cassette=cassettes_st())
+def test_the_writers_shallow_dict_is_to_dict_without_copies(cassette: Cassette) -> None:
+    # The writer starts from shallow_dict (it copies every value itself afterwards): same
+    # keys in the same order as the public to_dict(), the same values, none copied.
+    deep, shallow = cassette.to_dict(), shallow_dict(cassette)
+    assert shallow == deep
+    assert list(shallow) == list(deep)
+    assert shallow["meta"] is cassette.meta
+    for item, plain, inter in zip(shallow["interactions"], deep["interactions"],
+                                  cassette.interactions, strict=True):
+        assert list(item) == list(plain)
+        assert item["request"] is inter.request
+        if "metadata" in item:
+            assert item["metadata"] is inter.metadata
 
 
 @BOTH_YAML_BACKENDS
@@ -925,7 +941,7 @@ def test_str_subclasses_and_enums_are_written_as_plain_values(tmp_path: Path) ->
 
 WRITER = """
 import sys
-from agenttape._model import Cassette, Interaction
+from agenttape._model import Cassette, Interaction, shallow_dict
 from agenttape._storage import write_cassette
 tag, path = sys.argv[1], sys.argv[2]
 cassette = Cassette(run_id=tag, interactions=[
