@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from llm_server import LLMServer
 
 import agenttape
+from agenttape import _fastjson
 from agenttape.config import Config, RedactConfig
 from agenttape.matchers import canonical_json
 from agenttape.redaction import DEFAULT_DENYLIST, Redactor
@@ -188,6 +189,33 @@ def test_canonical_json_of_other_values() -> None:
         canonical_json({1: "a", "b": 2})
     with pytest.raises(TypeError, match="not JSON serializable"):
         _http._compact_json({"a": Odd()})
+
+
+def _outcome(parse: Any, data: bytes) -> tuple[str, str]:
+    try:
+        return "value", repr(parse(data))
+    except RecursionError:
+        return "RecursionError", ""
+    except ValueError as exc:
+        return type(exc).__name__, str(exc)
+
+
+@settings(max_examples=400, deadline=None)
+@given(JSON_VALUES, st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-32"]),
+       st.sampled_from(["", " ", "\n", " x", "}", ",1"]), st.booleans())
+def test_loads_is_json_loads(value: Any, encoding: str, tail: str, indent: bool) -> None:
+    text = json.dumps(value, ensure_ascii=False, indent=1 if indent else None) + tail
+    data = text.encode(encoding, "surrogatepass")
+    assert _outcome(_fastjson.loads, data) == _outcome(json.loads, data)
+
+
+@pytest.mark.parametrize("data", [
+    b"{}", b"[]", b"  {}", b"1", b'"s"', b"{", b"[1,]", b'{"a":NaN}', b'{"a":1e400}',
+    b'{"a":"\xed\xa0\x80"}', b'{"a":"\\ud800"}', b'{"a":"\xc3"}', b"\xff{", b"{\xff}",
+    b"{\x00}", b"[\x00", b"{" * 3000 + b"}" * 3000, b"[" * 100_000 + b"]" * 100_000,
+])
+def test_loads_is_json_loads_on_edges(data: bytes) -> None:
+    assert _outcome(_fastjson.loads, data) == _outcome(json.loads, data)
 
 
 # -- the redaction check -------------------------------------------------------------------

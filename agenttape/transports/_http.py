@@ -24,8 +24,7 @@ from urllib.parse import SplitResult, parse_qsl, quote, urlencode, urlsplit, url
 
 import attrs
 
-from .. import _b64
-from .._fastjson import compact
+from .. import _b64, _fastjson
 from . import llm
 from .sse import SseEvent, SseParser, serialize_events
 
@@ -202,7 +201,7 @@ def body_fields(body: bytes, content_type: str, *, form: bool = True) -> dict[st
 def _body_fields(body: bytes, media: str, *, form: bool = True) -> dict[str, Any]:
     if media.endswith("json") or (not media and body.lstrip()[:1] in (b"{", b"[")):
         try:
-            return {"json": json.loads(body)}
+            return {"json": _fastjson.loads(body)}
         except ValueError:
             pass
     try:
@@ -332,7 +331,7 @@ def build_request(session: Session | None, method: str, url: str,
         parsed: Any = None
         if body and content_type.split(";")[0].strip().lower() in ("application/json", ""):
             try:
-                parsed = json.loads(body)
+                parsed = _fastjson.loads(body)
             except ValueError:
                 parsed = None
         override = config.model_override if config is not None else None
@@ -412,7 +411,7 @@ def _llm_value(body: bytes) -> Any:
     """A provider's body as stored: its JSON, else text, else base64."""
     if body.lstrip()[:1] in (b"{", b"["):
         try:
-            return json.loads(body)
+            return _fastjson.loads(body)
         except ValueError:
             pass
     try:
@@ -685,7 +684,7 @@ def _header_pairs(headers: Any) -> list[tuple[str, str]]:
 _REPLAY_PIECE = 1024 * 1024
 
 # A replayed JSON body is encoded on every request (agenttape._fastjson says why so).
-_compact_json = compact(sort_keys=False)
+_compact_json = _fastjson.compact(sort_keys=False)
 
 
 def _body_bytes(fields: Mapping[str, Any]) -> bytes | bytearray:
