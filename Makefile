@@ -28,7 +28,7 @@ docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 bench: $(STAMP)
-	for script in import_time lookup replay_tools replay_http load record_overhead; do \
+	for script in import_time lookup replay_tools replay_http load record_overhead instructions; do \
 		$(BIN)/python benchmarks/$$script.py --quick || exit 1; \
 	done
 
