@@ -956,9 +956,22 @@ def _plain_tree(
         if isinstance(value, dict):
             out: dict[str, Any] = {}
             for key, item in value.items():
-                if not isinstance(key, str):
-                    raise _NotPlain(f"mapping key {key!r} is not a string", TypeError)
-                key = str.__str__(key)
+                if type(key) is not str:
+                    if not isinstance(key, str):
+                        raise _NotPlain(f"mapping key {key!r} is not a string", TypeError)
+                    key = str.__str__(key)
+                if key != _ASSET_KEY and key != _BODY_KEY:
+                    # Most values: a leaf of an exact JSON type is kept without a call.
+                    leaf = type(item)
+                    if leaf is str or leaf is int or leaf is bool or item is None:
+                        out[key] = item
+                        continue
+                    try:
+                        out[key] = plain(item)
+                    except _NotPlain as exc:
+                        exc.where.insert(0, key)
+                        raise
+                    continue
                 if key == _ASSET_KEY and type(item) is str and item.startswith(_ASSET_PREFIX):
                     raise _NotPlain(
                         f"a {_ASSET_KEY!r} string starting with {_ASSET_PREFIX!r} would be read "
@@ -994,6 +1007,10 @@ def _plain_tree(
         if isinstance(value, list):
             items: list[Any] = []
             for position, item in enumerate(value):
+                leaf = type(item)
+                if leaf is str or leaf is int or leaf is bool or item is None:
+                    items.append(item)
+                    continue
                 try:
                     items.append(plain(item))
                 except _NotPlain as exc:

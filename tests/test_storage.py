@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import enum
 import hashlib
 import json
 import os
@@ -173,6 +174,46 @@ def test_yaml_round_trip_is_exact(
 def test_json_round_trip_is_exact(tmp_path: Path, cassette: Cassette) -> None:
     path = write_cassette(cassette, tmp_path / "c.json")
     assert read_cassette(path) == cassette
+
+
+class _Colour(str, enum.Enum):
+    RED = "red"
+
+
+class _Level(enum.IntEnum):
+    HIGH = 3
+
+
+@pytest.mark.parametrize(("field", "value", "error", "message"), [
+    ("response", {"a": [1, {"b": object()}]}, TypeError,
+     r"object is not JSON-like .* at interactions\[0\]\.response\.a\[1\]\.b$"),
+    ("request", {"k": {1: "x"}}, TypeError,
+     r"mapping key 1 is not a string at interactions\[0\]\.request\.k$"),
+    ("metadata", {"m": [1, float("nan")]}, ValueError,
+     r"nan is not a finite number at interactions\[0\]\.metadata\.m\[1\]$"),
+    ("response", [{"ok": [None, {"deep": [float("inf")]}]}], ValueError,
+     r"inf is not a finite number at interactions\[0\]\.response\[0\]\.ok\[1\]\.deep\[0\]$"),
+])
+def test_a_value_that_is_not_json_is_named_and_nothing_is_written(
+    tmp_path: Path, field: str, value: Any, error: type[Exception], message: str
+) -> None:
+    path = write_cassette(Cassette(), tmp_path / "c.yaml")
+    before = path.read_bytes()
+    fields: dict[str, Any] = {"request": {"q": 1}, field: value}
+    cassette = Cassette(interactions=[Interaction(index=0, kind="tool", **fields)])
+    with pytest.raises(error, match=message):
+        write_cassette(cassette, path)
+    assert path.read_bytes() == before
+
+
+def test_str_and_int_subclasses_are_written_as_their_plain_values(tmp_path: Path) -> None:
+    cassette = Cassette(interactions=[Interaction(
+        index=0, kind="tool", request={_Colour.RED: [_Level.HIGH, _Colour.RED, True, 1.5]},
+        response={"level": _Level.HIGH})])
+    loaded = read_cassette(write_cassette(cassette, tmp_path / "c.yaml"))
+    assert loaded.interactions[0].request == {"red": [3, "red", True, 1.5]}
+    assert type(next(iter(loaded.interactions[0].request))) is str
+    assert type(loaded.interactions[0].response["level"]) is int
 
 
 @given(cassette=cassettes_st())
