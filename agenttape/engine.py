@@ -359,13 +359,16 @@ class Engine:
                                  fresh=to_plain is not None)
         return value
 
-    def timeline(self) -> list[Interaction]:
-        """Everything served so far, in start order, indexed from 0."""
+    def timeline(self, *, copies: bool = True) -> list[Interaction]:
+        """Everything served so far, in start order, indexed from 0.
+
+        Copies, unless ``copies=False``: then an interaction whose index is already its
+        place is the engine's own (the cassette writer only reads them, and a copy runs
+        every validator again, per interaction).
+        """
         with self._lock:
             items = [i for i in self._timeline if i is not None]
-        # Recording in order, an interaction's index is already its place (evolve would
-        # run every validator again, per interaction, while the cassette is written).
-        return [item if item.index == n else attrs.evolve(item, index=n)
+        return [item if not copies and item.index == n else attrs.evolve(item, index=n)
                 for n, item in enumerate(items)]
 
     def new_interactions(self) -> list[Interaction]:

@@ -276,13 +276,14 @@ class Session:
                     interactions=interactions,
                 )
             else:
-                cassette = self._fresh(engine.timeline(), failed)
+                cassette = self._fresh(engine.timeline(copies=False), failed)
             self.written.append(write_cassette(cassette, self.path,
                                                assets_threshold_bytes=threshold))
         elif engine.new_positions:
             # Partial replay in a read-only mode: the original is never touched.
             target = derived_path(self.path)
-            self.written.append(write_cassette(self._fresh(engine.timeline(), failed), target,
+            self.written.append(write_cassette(self._fresh(engine.timeline(copies=False),
+                                                           failed), target,
                                                assets_threshold_bytes=threshold))
 
     def _fresh(self, interactions: list[Interaction], failed: bool) -> Cassette:

@@ -70,6 +70,23 @@ def test_record_then_replay_runs_nothing_real() -> None:
     assert session.engine is not None and session.engine.replayed == 5
 
 
+def test_timeline_hands_out_copies_and_what_is_written_is_the_engines_own() -> None:
+    with agenttape.use_cassette("copies", mode="record") as session:
+        agent()
+        engine = session.engine
+        assert engine is not None
+        handed_out = engine.timeline()
+        handed_out[0].response = "changed by the caller"
+        handed_out[1].tags = ["changed"]
+        assert engine.timeline()[0].response == 11
+        own = engine.timeline(copies=False)
+        assert own[0] is engine.timeline(copies=False)[0]
+        assert [i.index for i in own] == list(range(5))
+    written = agenttape.read_cassette(session.path)
+    assert written.interactions[0].response == 11
+    assert written.interactions[1].tags == []
+
+
 def test_outside_a_session_decorators_are_the_original_function() -> None:
     assert add(1) == 11
     assert add.__name__ == "add" and add.__wrapped__(2) == 12  # type: ignore[attr-defined]
