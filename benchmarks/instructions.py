@@ -43,7 +43,8 @@ HERE = Path(__file__).resolve().parent
 def _worker(contender: str, measured: bool, folder: Path, own: Path) -> None:
     import httpx
     from _common import config
-    from replay_http import drive, workload
+    from record_overhead import SERVER
+    from replay_http import drive, mock_transport, workload
 
     import agenttape
 
@@ -52,20 +53,14 @@ def _worker(contender: str, measured: bool, folder: Path, own: Path) -> None:
         calls = [tuple(c) for c in spec["calls"]]
         canned = {(m, u, bytes.fromhex(b)): (s, [tuple(h) for h in hs], bytes.fromhex(c))
                   for m, u, b, s, hs, c in spec["canned"]}
-
-        def handler(request: httpx.Request) -> httpx.Response:
-            status, headers, content = canned[(request.method, str(request.url),
-                                               request.content)]
-            return httpx.Response(status, headers=headers, content=content)
-
         # Warm-up, both ways: first-use caches and lazy imports are not the per-request cost.
-        with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+        with httpx.Client(transport=mock_transport(canned)) as client:
             drive(client, calls[:4])
         with agenttape.use_cassette("http", mode="none", config=config(folder)), \
                 httpx.Client(transport=agenttape.transport()) as client:
             drive(client, calls[:4])
         if contender == "mock":
-            with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+            with httpx.Client(transport=mock_transport(canned)) as client:
                 if measured:
                     drive(client, calls)
         else:
@@ -74,7 +69,7 @@ def _worker(contender: str, measured: bool, folder: Path, own: Path) -> None:
                 if measured:
                     drive(client, calls)
         return
-    server = subprocess.Popen([sys.executable, "-c", _SERVER], stdin=subprocess.PIPE,
+    server = subprocess.Popen([sys.executable, "-c", SERVER], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True)
     try:
         assert server.stdout is not None
@@ -106,14 +101,6 @@ def _worker(contender: str, measured: bool, folder: Path, own: Path) -> None:
         server.wait(timeout=60)
 
 
-_SERVER = """
-import sys
-from agenttape._standin import LLMServer
-server = LLMServer().start()
-print(server.url, flush=True)
-sys.stdin.read()
-server.stop()
-"""
 
 
 # -- the driver ---------------------------------------------------------------------------

@@ -85,12 +85,17 @@ def _vcr() -> Any:
     return vcr.VCR(match_on=("method", "uri"))
 
 
-def run_mock(calls: list[Call], canned: dict[Any, Any]) -> float:
+def mock_transport(canned: dict[Any, Any]) -> httpx.MockTransport:
+    """The floor: canned responses from a dict keyed by method, URL and body."""
     def handler(request: httpx.Request) -> httpx.Response:
         status, headers, content = canned[(request.method, str(request.url), request.content)]
         return httpx.Response(status, headers=headers, content=content)
 
-    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+    return httpx.MockTransport(handler)
+
+
+def run_mock(calls: list[Call], canned: dict[Any, Any]) -> float:
+    with httpx.Client(transport=mock_transport(canned)) as client:
         return timed(lambda: drive(client, calls))
 
 
